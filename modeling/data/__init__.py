@@ -1,0 +1,1 @@
+"""Data formats: TFRecord framing, tf.train.Example, the RichHF release schema, datasets."""
