@@ -1,0 +1,266 @@
+"""Thin API views: validate input, call one service or selector, serialize the result."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import FileResponse
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from . import roles, selectors, services
+from .errors import ApplicationError
+from .models import SCORE_FIELDS, Campaign
+from .permissions import IsRater
+from .services import AnnotationInput
+
+
+class CampaignOutput(serializers.ModelSerializer):
+    class Meta:
+        model = Campaign
+        fields = [
+            "id", "name", "description", "raters_per_item", "radius_fraction",
+            "heatmap_width", "heatmap_height", "lease_minutes", "show_suggestions",
+        ]
+
+
+class ItemForRaterOutput(serializers.Serializer):
+    """What a rater needs to annotate: never scores, aggregates or other raters' answers."""
+
+    id = serializers.IntegerField()
+    prompt = serializers.CharField()
+    words = serializers.ListField(child=serializers.CharField())
+    width = serializers.IntegerField()
+    height = serializers.IntegerField()
+    image_url = serializers.SerializerMethodField()
+
+    def get_image_url(self, item) -> str:
+        return reverse("api:item-image", args=[item.pk])
+
+
+class AssignmentOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    state = serializers.CharField()
+    leased_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+    skip_reason = serializers.CharField()
+    campaign = serializers.IntegerField(source="item.campaign_id")
+    item = ItemForRaterOutput()
+
+
+class OwnAnnotationOutput(serializers.Serializer):
+    implausible_points = serializers.JSONField()
+    misaligned_points = serializers.JSONField()
+    misaligned_words = serializers.JSONField()
+    plausibility = serializers.IntegerField()
+    alignment = serializers.IntegerField()
+    aesthetics = serializers.IntegerField()
+    overall = serializers.IntegerField()
+    time_spent_ms = serializers.IntegerField()
+    suggestion_shown = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
+
+
+class OwnAssignmentOutput(AssignmentOutput):
+    annotation = serializers.SerializerMethodField()
+
+    def get_annotation(self, assignment) -> dict | None:
+        annotation = getattr(assignment, "annotation", None) if assignment.state == "submitted" else None
+        return OwnAnnotationOutput(annotation).data if annotation else None
+
+
+class CampaignListApi(APIView):
+    @extend_schema(responses=CampaignOutput(many=True))
+    def get(self, request):
+        campaigns = selectors.campaigns_for_user(user=request.user)
+        return Response(CampaignOutput(campaigns, many=True).data)
+
+
+def _rater_campaign(request, campaign_id: int) -> Campaign:
+    campaign = selectors.campaign_for_rater(user=request.user, campaign_id=campaign_id)
+    if campaign is None:
+        # Same answer for "does not exist" and "not invited": no existence leak.
+
+        raise ApplicationError("No such campaign among yours.", status_code=404)
+    return campaign
+
+
+class NextItemOutput(serializers.Serializer):
+    assignment = AssignmentOutput(allow_null=True)
+    status = serializers.ChoiceField(choices=["leased", "done", "busy"])
+    detail = serializers.CharField()
+
+
+class NextItemApi(APIView):
+    """Returns the caller's open lease, or leases the next item (POST: it may create a lease)."""
+
+    permission_classes = [IsRater]
+
+    @extend_schema(request=None, responses=NextItemOutput)
+    def post(self, request, campaign_id: int):
+        campaign = _rater_campaign(request, campaign_id)
+        result = services.assignment_next(rater=request.user, campaign=campaign)
+        if result.assignment is None:
+            detail = {
+                "done": "Nothing to do: you have annotated or skipped every item that still needs a rater.",
+                "busy": "Every item left is being annotated by other raters right now; try again in a few minutes.",
+            }[result.reason]
+            return Response({"assignment": None, "status": result.reason, "detail": detail})
+        return Response(
+            {"assignment": AssignmentOutput(result.assignment).data, "status": "leased", "detail": "Item leased."}
+        )
+
+
+class HeartbeatApi(APIView):
+    permission_classes = [IsRater]
+
+    @extend_schema(request=None, responses=AssignmentOutput)
+    def post(self, request, assignment_id: int):
+        assignment = services.assignment_heartbeat(assignment_id=assignment_id, rater=request.user)
+        return Response(AssignmentOutput(assignment).data)
+
+
+class PointField(serializers.ListField):
+    """A point [x, y] normalised to the original image: both coordinates inside [0, 1]."""
+
+    def __init__(self, **kwargs):
+        super().__init__(child=serializers.FloatField(min_value=0.0, max_value=1.0), min_length=2, max_length=2, **kwargs)
+
+
+class ScoresInput(serializers.Serializer):
+    plausibility = serializers.IntegerField(min_value=1, max_value=5)
+    alignment = serializers.IntegerField(min_value=1, max_value=5)
+    aesthetics = serializers.IntegerField(min_value=1, max_value=5)
+    overall = serializers.IntegerField(min_value=1, max_value=5)
+
+
+class SubmitInput(serializers.Serializer):
+    implausible_points = serializers.ListField(child=PointField(), max_length=settings.RICHHF_MAX_POINTS_PER_KIND)
+    misaligned_points = serializers.ListField(child=PointField(), max_length=settings.RICHHF_MAX_POINTS_PER_KIND)
+    misaligned_words = serializers.ListField(child=serializers.IntegerField(min_value=0), max_length=1000)
+    scores = ScoresInput()
+    time_spent_ms = serializers.IntegerField(min_value=0, max_value=24 * 3600 * 1000, required=False, default=0)
+    suggestion_shown = serializers.BooleanField(required=False, default=False)
+
+    def validate_misaligned_words(self, value: list[int]) -> list[int]:
+        if len(set(value)) != len(value):
+            raise serializers.ValidationError("word indices must be unique")
+        return value
+
+    def validate(self, attrs):
+        unknown = set(self.initial_data) - set(self.fields)
+        if unknown:
+            raise serializers.ValidationError({name: ["unknown field"] for name in sorted(unknown)})
+        return attrs
+
+
+class SubmitOutput(serializers.Serializer):
+    assignment = OwnAssignmentOutput()
+    created = serializers.BooleanField()
+
+
+class SubmitApi(APIView):
+    permission_classes = [IsRater]
+
+    @extend_schema(request=SubmitInput, responses={200: SubmitOutput, 201: SubmitOutput})
+    def post(self, request, assignment_id: int):
+        if not isinstance(request.data, dict):
+
+            raise ApplicationError("The body must be a JSON object.", field="non_field_errors")
+        serializer = SubmitInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        annotation, created = services.annotation_submit(
+            assignment_id=assignment_id,
+            rater=request.user,
+            data=AnnotationInput(
+                implausible_points=data["implausible_points"],
+                misaligned_points=data["misaligned_points"],
+                misaligned_words=data["misaligned_words"],
+                scores={name: data["scores"][name] for name in SCORE_FIELDS},
+                time_spent_ms=data["time_spent_ms"],
+                suggestion_shown=data["suggestion_shown"],
+            ),
+        )
+        assignment = annotation.assignment
+        return Response(
+            {"assignment": OwnAssignmentOutput(assignment).data, "created": created},
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+
+class SkipInput(serializers.Serializer):
+    reason = serializers.CharField(max_length=500)
+
+
+class SkipApi(APIView):
+    permission_classes = [IsRater]
+
+    @extend_schema(request=SkipInput, responses=AssignmentOutput)
+    def post(self, request, assignment_id: int):
+        serializer = SkipInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        assignment = services.assignment_skip(
+            assignment_id=assignment_id, rater=request.user, reason=serializer.validated_data["reason"]
+        )
+        return Response(AssignmentOutput(assignment).data)
+
+
+class MyAssignmentListApi(APIView):
+    """The caller's own history, newest first, with their own answers."""
+
+    class Pagination(LimitOffsetPagination):
+        default_limit = 50
+        max_limit = 500
+
+    @extend_schema(responses=OwnAssignmentOutput(many=True))
+    def get(self, request):
+        qs = selectors.assignments_of_rater(rater=request.user)
+        campaign = request.query_params.get("campaign")
+        if campaign:
+            if not campaign.isdigit():
+
+                raise ApplicationError("campaign must be a campaign id", field="campaign")
+            qs = qs.filter(item__campaign_id=int(campaign))
+        paginator = self.Pagination()
+        page = paginator.paginate_queryset(qs, request, view=self)
+        return paginator.get_paginated_response(OwnAssignmentOutput(page, many=True).data)
+
+
+class MyAssignmentDetailApi(APIView):
+    @extend_schema(responses=OwnAssignmentOutput)
+    def get(self, request, assignment_id: int):
+        assignment = get_object_or_404(selectors.assignments_of_rater(rater=request.user), pk=assignment_id)
+        return Response(OwnAssignmentOutput(assignment).data)
+
+
+class ItemImageApi(APIView):
+    """The image bytes, to raters who hold or held a lease on the item and to leads/admins."""
+
+    @extend_schema(responses={(200, "image/*"): bytes})
+    def get(self, request, item_id: int):
+        item = selectors.item_visible_to(user=request.user, item_id=item_id)
+        if item is None:
+
+            raise ApplicationError("No such item among yours.", status_code=404)
+        response = FileResponse(item.image.open("rb"))
+        # Images never change (content-addressed), but they are private to the rater.
+        response["Cache-Control"] = "private, max-age=86400, immutable"
+        return response
+
+
+class CampaignProgressApi(APIView):
+    """Leads/admins get the campaign's totals; a rater gets their own figures only."""
+
+    @extend_schema(responses=dict)
+    def get(self, request, campaign_id: int):
+        if roles.is_lead_or_admin(request.user):
+            campaign = get_object_or_404(Campaign, pk=campaign_id)
+            return Response({"campaign": campaign.pk, **vars(selectors.campaign_progress(campaign=campaign))})
+        campaign = _rater_campaign(request, campaign_id)
+        return Response({"campaign": campaign.pk, **vars(selectors.rater_progress(campaign=campaign, rater=request.user))})

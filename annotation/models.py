@@ -1,0 +1,156 @@
+"""Raw annotation data: campaigns, items, leases (assignments) and the raters' answers.
+
+Integrity lives in the database: one assignment per (item, rater), Likert scores in 1..5,
+one content hash per campaign. Derived data (heatmaps, averaged scores) lives in aggregation/.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Campaign(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    description = models.TextField(blank=True)
+    raters_per_item = models.PositiveSmallIntegerField(default=3)
+    # Effective radius of a point as a fraction of the image height (paper: 1/20).
+    radius_fraction = models.FloatField(default=1 / 20)
+    heatmap_width = models.PositiveIntegerField(default=512)
+    heatmap_height = models.PositiveIntegerField(default=512)
+    lease_minutes = models.PositiveIntegerField(default=20)
+    show_suggestions = models.BooleanField(default=False)
+    raters = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="campaigns")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(raters_per_item__gte=1), name="campaign_raters_per_item_positive"),
+            models.CheckConstraint(
+                condition=Q(radius_fraction__gt=0) & Q(radius_fraction__lte=0.5), name="campaign_radius_fraction_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(heatmap_width__gte=8) & Q(heatmap_height__gte=8), name="campaign_heatmap_size_min"
+            ),
+            models.CheckConstraint(condition=Q(lease_minutes__gte=1), name="campaign_lease_minutes_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Split(models.TextChoices):
+    TRAIN = "train", "train"
+    DEV = "dev", "dev"
+    TEST = "test", "test"
+
+
+def item_image_path(instance: Item, filename: str) -> str:
+    # Content-addressed, so a re-upload of the same bytes can never overwrite another image.
+    suffix = filename.rsplit(".", 1)[-1].lower() if "." in filename else "img"
+    return f"items/{instance.campaign_id}/{instance.content_hash[:2]}/{instance.content_hash}.{suffix}"
+
+
+class Item(models.Model):
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="items")
+    image = models.ImageField(upload_to=item_image_path)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    prompt = models.TextField()
+    # The prompt split exactly as the release's labels (spec section 4).
+    words = models.JSONField()
+    source_id = models.CharField(max_length=255, blank=True, help_text="e.g. the Pick-a-Pic file name")
+    category = models.CharField(max_length=100, blank=True)
+    photorealistic = models.BooleanField(null=True, blank=True)
+    split = models.CharField(max_length=5, choices=Split.choices, default=Split.TRAIN)
+    priority = models.FloatField(default=0.0, help_text="Higher is leased first (active learning).")
+    content_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Set when the k-th annotation is submitted; the hand-off point to aggregation.
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "content_hash"], name="item_unique_content_per_campaign"),
+            models.CheckConstraint(condition=Q(width__gt=0) & Q(height__gt=0), name="item_size_positive"),
+        ]
+        indexes = [models.Index(fields=["campaign", "completed_at", "-priority", "id"], name="item_queue_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.source_id or self.content_hash[:12]}: {self.prompt[:60]}"
+
+
+class AssignmentState(models.TextChoices):
+    LEASED = "leased", "leased"
+    SUBMITTED = "submitted", "submitted"
+    SKIPPED = "skipped", "skipped"
+    EXPIRED = "expired", "expired"
+
+
+class Assignment(models.Model):
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="assignments")
+    rater = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments")
+    state = models.CharField(max_length=10, choices=AssignmentState.choices, default=AssignmentState.LEASED)
+    leased_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    skip_reason = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-leased_at"]
+        constraints = [
+            # A rater never holds two assignments for the same item, whatever their states.
+            models.UniqueConstraint(fields=["item", "rater"], name="assignment_one_per_item_and_rater"),
+            models.CheckConstraint(condition=Q(expires_at__gte=models.F("leased_at")), name="assignment_expiry_after_lease"),
+        ]
+        indexes = [
+            models.Index(fields=["item", "state", "expires_at"], name="assignment_item_state_idx"),
+            models.Index(fields=["rater", "state"], name="assignment_rater_state_idx"),
+            models.Index(fields=["state", "expires_at"], name="assignment_expiry_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rater} on item {self.item_id} ({self.state})"
+
+
+SCORE_FIELDS = ("plausibility", "alignment", "aesthetics", "overall")
+
+
+def _likert(name: str) -> models.CheckConstraint:
+    return models.CheckConstraint(
+        condition=Q(**{f"{name}__gte": 1}) & Q(**{f"{name}__lte": 5}), name=f"annotation_{name}_likert"
+    )
+
+
+class Annotation(models.Model):
+    assignment = models.OneToOneField(Assignment, on_delete=models.CASCADE, related_name="annotation")
+    # Denormalised from the assignment so aggregation reads an item's answers in one query.
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="annotations")
+    rater = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="annotations")
+    # [[x, y], ...] normalised to [0, 1] of the original image (x right, y down).
+    implausible_points = models.JSONField(default=list)
+    misaligned_points = models.JSONField(default=list)
+    misaligned_words = models.JSONField(default=list, help_text="Sorted indices into Item.words.")
+    plausibility = models.PositiveSmallIntegerField()
+    alignment = models.PositiveSmallIntegerField()
+    aesthetics = models.PositiveSmallIntegerField()
+    overall = models.PositiveSmallIntegerField()
+    time_spent_ms = models.PositiveIntegerField(default=0)
+    suggestion_shown = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            *[_likert(name) for name in SCORE_FIELDS],
+            models.UniqueConstraint(fields=["item", "rater"], name="annotation_one_per_item_and_rater"),
+        ]
+
+    def __str__(self) -> str:
+        return f"annotation {self.pk} by {self.rater} on item {self.item_id}"
+
+    def scores(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in SCORE_FIELDS}

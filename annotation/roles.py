@@ -1,0 +1,43 @@
+"""The three roles as Django groups. Admin also covers Django superusers."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group
+
+RATER = "rater"
+LEAD = "lead"
+ADMIN = "admin"
+ALL_ROLES = (RATER, LEAD, ADMIN)
+
+
+def user_roles(user: AbstractBaseUser | AnonymousUser) -> set[str]:
+    if not user.is_authenticated:
+        return set()
+    cached = getattr(user, "_richhf_roles", None)
+    if cached is None:
+        cached = set(user.groups.filter(name__in=ALL_ROLES).values_list("name", flat=True))
+        if user.is_superuser:
+            cached.add(ADMIN)
+        user._richhf_roles = cached
+    return cached
+
+
+def is_rater(user) -> bool:
+    return RATER in user_roles(user)
+
+
+def is_lead_or_admin(user) -> bool:
+    return bool(user_roles(user) & {LEAD, ADMIN})
+
+
+def is_admin(user) -> bool:
+    return ADMIN in user_roles(user)
+
+
+def user_add_role(*, user, role: str) -> None:
+    if role not in ALL_ROLES:
+        raise ValueError(f"unknown role {role!r}; expected one of {', '.join(ALL_ROLES)}")
+    group, _ = Group.objects.get_or_create(name=role)
+    user.groups.add(group)
+    if hasattr(user, "_richhf_roles"):
+        del user._richhf_roles

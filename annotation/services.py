@@ -1,0 +1,384 @@
+"""Writes of the annotation domain: items, leases, submissions, skips.
+
+Locking protocol (PostgreSQL; SQLite serialises writers anyway):
+- every request of one rater first locks that rater's user row, so a double click never
+  leases two items;
+- every lease, heartbeat and submit for an item holds the item's row lock while it counts
+  the item's active assignments, so counts made under the lock are exact;
+- the queue query takes candidate items with SKIP LOCKED, so concurrent raters fan out over
+  different items instead of queueing behind one.
+An assignment is *active* when submitted, or leased with an expiry in the future. Skips and
+expired leases never count toward the campaign's k raters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+from django.db.models import Case, Count, Exists, IntegerField, OuterRef, Q, Subquery, Value, When
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+from PIL import Image, UnidentifiedImageError
+
+from modeling.text import split_prompt_words
+
+from .errors import ApplicationError, Conflict
+from .models import SCORE_FIELDS, Annotation, Assignment, AssignmentState, Campaign, Item, Split
+
+User = get_user_model()
+
+
+def active_assignment_q(now) -> Q:
+    return Q(state=AssignmentState.SUBMITTED) | Q(state=AssignmentState.LEASED, expires_at__gt=now)
+
+
+def _count_active(*, item_id: int, now, exclude_id: int | None = None) -> int:
+    qs = Assignment.objects.filter(item_id=item_id).filter(active_assignment_q(now))
+    if exclude_id is not None:
+        qs = qs.exclude(pk=exclude_id)
+    return qs.count()
+
+
+# --------------------------------------------------------------------------- items
+
+
+class ItemRejected(ApplicationError):
+    """An image-prompt pair that cannot become an item (bad image, empty prompt...)."""
+
+
+@dataclass(frozen=True)
+class ItemInput:
+    image_bytes: bytes
+    filename: str
+    prompt: str
+    source_id: str = ""
+    category: str = ""
+    photorealistic: bool | None = None
+    split: str = Split.TRAIN
+    priority: float = 0.0
+
+
+def _inspect_image(data: bytes, filename: str) -> tuple[int, int, str]:
+    """Returns (width, height, format) or raises ItemRejected naming the file."""
+    if not data:
+        raise ItemRejected(f"{filename}: the file is empty", field="image")
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            img.verify()  # catches truncated and corrupt files without decoding twice
+        with Image.open(io.BytesIO(data)) as img:
+            width, height = img.size
+            fmt = (img.format or "").lower()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise ItemRejected(f"{filename}: not a readable image ({exc})", field="image") from exc
+    if width * height > settings.RICHHF_MAX_IMAGE_PIXELS:
+        raise ItemRejected(f"{filename}: image too large ({width}x{height})", field="image")
+    return width, height, fmt or "png"
+
+
+def item_create(*, campaign: Campaign, data: ItemInput) -> tuple[Item, bool]:
+    """Creates an item unless the same image bytes are already in the campaign.
+
+    Returns (item, created); a duplicate returns the existing item untouched. The image file is
+    written first and removed again if the row cannot be written, so a failure leaves neither
+    a row nor an orphan file. Call it outside any wider transaction.
+    """
+    # Kept verbatim (ends trimmed): the release's word split treats tabs and newlines as part
+    # of words, so normalising whitespace would shift labels against public data.
+    prompt = data.prompt.strip()
+    if not prompt:
+        raise ItemRejected("the prompt is empty", field="prompt")
+    words = split_prompt_words(prompt)
+    if not words:
+        raise ItemRejected("the prompt has no words", field="prompt")
+    if data.split not in Split.values:
+        raise ItemRejected(f"split must be one of {', '.join(Split.values)}, not {data.split!r}", field="split")
+    content_hash = hashlib.sha256(data.image_bytes).hexdigest()
+    existing = Item.objects.filter(campaign=campaign, content_hash=content_hash).first()
+    if existing is not None:
+        return existing, False
+    width, height, fmt = _inspect_image(data.image_bytes, data.filename)
+    item = Item(
+        campaign=campaign,
+        width=width,
+        height=height,
+        prompt=prompt,
+        words=words,
+        source_id=data.source_id[:255],
+        category=data.category[:100],
+        photorealistic=data.photorealistic,
+        split=data.split,
+        priority=data.priority,
+        content_hash=content_hash,
+    )
+    suffix = {"jpeg": "jpg"}.get(fmt, fmt)
+    item.image.save(f"{content_hash}.{suffix}", ContentFile(data.image_bytes), save=False)
+    try:
+        with transaction.atomic():
+            item.save()
+    except IntegrityError:
+        item.image.storage.delete(item.image.name)
+        # Lost a race with a concurrent import of the same bytes: that row wins.
+        winner = Item.objects.filter(campaign=campaign, content_hash=content_hash).first()
+        if winner is None:
+            raise
+        return winner, False
+    except BaseException:
+        item.image.storage.delete(item.image.name)
+        raise
+    return item, True
+
+
+# --------------------------------------------------------------------------- leases
+
+
+@dataclass(frozen=True)
+class NextItemResult:
+    assignment: Assignment | None
+    # Why there is no assignment: "done" (nothing left for this rater) or "busy" (the items
+    # left are all leased to others right now; asking again later may give one).
+    reason: str = ""
+
+
+def _lock_rater(rater) -> None:
+    User.objects.select_for_update().filter(pk=rater.pk).values_list("pk", flat=True).first()
+
+
+def _lock_item(item_id: int) -> Item:
+    return Item.objects.select_for_update().select_related("campaign").get(pk=item_id)
+
+
+def _lease_expiry(campaign: Campaign, now):
+    return now + timedelta(minutes=campaign.lease_minutes)
+
+
+def _queue(*, campaign: Campaign, rater, now):
+    """Items this rater may lease, best first: in progress, then priority, then age."""
+    n_active = (
+        Assignment.objects.filter(item=OuterRef("pk"))
+        .filter(active_assignment_q(now))
+        .order_by()
+        .values("item")
+        .annotate(c=Count("pk"))
+        .values("c")
+    )
+    return (
+        Item.objects.filter(campaign=campaign, completed_at__isnull=True)
+        .annotate(n_active=Coalesce(Subquery(n_active, output_field=IntegerField()), Value(0)))
+        .filter(n_active__lt=campaign.raters_per_item)
+        .exclude(Exists(Assignment.objects.filter(item=OuterRef("pk"), rater=rater)))
+        .annotate(in_progress=Case(When(n_active__gt=0, then=Value(1)), default=Value(0), output_field=IntegerField()))
+        .order_by("-in_progress", "-priority", "created_at", "id")
+    )
+
+
+@transaction.atomic
+def assignment_next(*, rater, campaign: Campaign, now=None) -> NextItemResult:
+    """Returns the rater's open lease in the campaign, or leases the next item.
+
+    Idempotent: asking twice returns the same open lease. Holds the rater's row lock for the
+    whole call, and the chosen item's row lock while counting its active assignments.
+    """
+    now = now or timezone.now()
+    _lock_rater(rater)
+    mine = Assignment.objects.filter(rater=rater, item__campaign=campaign, state=AssignmentState.LEASED)
+    open_lease = mine.filter(expires_at__gt=now).select_related("item").order_by("-leased_at").first()
+    if open_lease is not None:
+        return NextItemResult(open_lease)
+    mine.filter(expires_at__lte=now).update(state=AssignmentState.EXPIRED, finished_at=now)
+
+    queue = _queue(campaign=campaign, rater=rater, now=now)
+    tried: list[int] = []
+    # The queue's counts come from the statement's snapshot; recount under the item lock and
+    # move on if someone filled the item between the snapshot and the lock.
+    for _ in range(50):
+        item = queue.exclude(pk__in=tried).select_for_update(skip_locked=True, of=("self",)).first()
+        if item is None:
+            break
+        if _count_active(item_id=item.pk, now=now) < campaign.raters_per_item:
+            assignment = Assignment.objects.create(
+                item=item, rater=rater, state=AssignmentState.LEASED, leased_at=now, expires_at=_lease_expiry(campaign, now)
+            )
+            return NextItemResult(assignment)
+        tried.append(item.pk)
+    # Items this rater could still get once other raters' leases end or are submitted.
+    waiting = (
+        Item.objects.filter(campaign=campaign, completed_at__isnull=True)
+        .exclude(Exists(Assignment.objects.filter(item=OuterRef("pk"), rater=rater)))
+        .exists()
+    )
+    return NextItemResult(None, reason="busy" if waiting else "done")
+
+
+def _get_own_assignment_locked(*, assignment_id: int, rater) -> Assignment:
+    assignment = (
+        Assignment.objects.select_for_update(of=("self",)).select_related("item", "item__campaign").filter(pk=assignment_id).first()
+    )
+    # Someone else's assignment is reported exactly like a missing one: no existence leak.
+    if assignment is None or assignment.rater_id != rater.pk:
+        raise ApplicationError("No such assignment.", status_code=404)
+    return assignment
+
+
+def _reclaim_or_conflict(*, assignment: Assignment, now, action: str) -> None:
+    """An expired lease may be taken up again only if its slot is still free."""
+    campaign = assignment.item.campaign
+    if _count_active(item_id=assignment.item_id, now=now, exclude_id=assignment.pk) >= campaign.raters_per_item:
+        raise Conflict(
+            f"Your lease on this item expired and its {campaign.raters_per_item} slots were taken by other raters; "
+            f"the {action} was not recorded.",
+            extra={"code": "lease_expired"},
+        )
+
+
+@transaction.atomic
+def assignment_heartbeat(*, assignment_id: int, rater, now=None) -> Assignment:
+    """Extends an open lease by the campaign's lease length (or re-takes an expired one whose
+    slot is still free). Holds the assignment and item row locks."""
+    now = now or timezone.now()
+    assignment = _get_own_assignment_locked(assignment_id=assignment_id, rater=rater)
+    if assignment.state in (AssignmentState.SUBMITTED, AssignmentState.SKIPPED):
+        raise Conflict(f"This assignment is already {assignment.state}.", extra={"code": assignment.state})
+    _lock_item(assignment.item_id)
+    if assignment.state == AssignmentState.EXPIRED or assignment.expires_at <= now:
+        _reclaim_or_conflict(assignment=assignment, now=now, action="heartbeat")
+    assignment.state = AssignmentState.LEASED
+    assignment.expires_at = _lease_expiry(assignment.item.campaign, now)
+    assignment.finished_at = None
+    assignment.save(update_fields=["state", "expires_at", "finished_at"])
+    return assignment
+
+
+@transaction.atomic
+def assignment_skip(*, assignment_id: int, rater, reason: str, now=None) -> Assignment:
+    """Gives the item up for good. A skip never counts toward k; the rater never gets it again."""
+    now = now or timezone.now()
+    reason = reason.strip()
+    if not reason:
+        raise ApplicationError("Say why you skip this item.", field="reason")
+    assignment = _get_own_assignment_locked(assignment_id=assignment_id, rater=rater)
+    if assignment.state == AssignmentState.SKIPPED:
+        return assignment
+    if assignment.state == AssignmentState.SUBMITTED:
+        raise Conflict("This assignment is already submitted; it cannot be skipped.", extra={"code": "submitted"})
+    assignment.state = AssignmentState.SKIPPED
+    assignment.finished_at = now
+    assignment.skip_reason = reason[:500]
+    assignment.save(update_fields=["state", "finished_at", "skip_reason"])
+    return assignment
+
+
+@dataclass(frozen=True)
+class AnnotationInput:
+    implausible_points: list[list[float]] = field(default_factory=list)
+    misaligned_points: list[list[float]] = field(default_factory=list)
+    misaligned_words: list[int] = field(default_factory=list)
+    scores: dict[str, int] = field(default_factory=dict)
+    time_spent_ms: int = 0
+    suggestion_shown: bool = False
+
+    def content(self) -> tuple:
+        """What makes two submissions 'the same answer' (timing and hints excluded)."""
+        return (
+            [[float(x), float(y)] for x, y in self.implausible_points],
+            [[float(x), float(y)] for x, y in self.misaligned_points],
+            sorted(self.misaligned_words),
+            {name: int(self.scores[name]) for name in SCORE_FIELDS},
+        )
+
+
+def _annotation_content(annotation: Annotation) -> tuple:
+    return (
+        [[float(x), float(y)] for x, y in annotation.implausible_points],
+        [[float(x), float(y)] for x, y in annotation.misaligned_points],
+        sorted(annotation.misaligned_words),
+        annotation.scores(),
+    )
+
+
+def _enqueue_aggregation(item_id: int) -> None:
+    from aggregation.tasks import aggregate_item
+
+    aggregate_item.delay(item_id)
+
+
+@transaction.atomic
+def annotation_submit(*, assignment_id: int, rater, data: AnnotationInput, now=None) -> tuple[Annotation, bool]:
+    """Stores the rater's answer. Returns (annotation, created).
+
+    Preconditions checked here (shape checks are the API serializer's): the assignment is the
+    caller's; word indices fall inside the item's prompt; a late submit only takes a free slot;
+    a repeat of the same answer is a no-op and a different second answer is a conflict.
+    On the k-th submission the item is marked complete and aggregation is enqueued after
+    commit. Holds the assignment and item row locks.
+    """
+    now = now or timezone.now()
+    assignment = _get_own_assignment_locked(assignment_id=assignment_id, rater=rater)
+    item = _lock_item(assignment.item_id)
+    n_words = len(item.words)
+    bad = [i for i in data.misaligned_words if not 0 <= i < n_words]
+    if bad:
+        raise ApplicationError(
+            f"word index {bad[0]} is outside the prompt, which has {n_words} words (0..{n_words - 1})",
+            field="misaligned_words",
+        )
+    if assignment.state == AssignmentState.SUBMITTED:
+        existing = assignment.annotation
+        if _annotation_content(existing) == data.content():
+            return existing, False
+        raise Conflict("You already submitted a different answer for this item.", extra={"code": "submitted"})
+    if assignment.state == AssignmentState.SKIPPED:
+        raise Conflict("You skipped this item; it cannot be submitted.", extra={"code": "skipped"})
+    if assignment.state == AssignmentState.EXPIRED or assignment.expires_at <= now:
+        _reclaim_or_conflict(assignment=assignment, now=now, action="submission")
+
+    implausible, misaligned, words, scores = data.content()
+    annotation = Annotation.objects.create(
+        assignment=assignment,
+        item=item,
+        rater=rater,
+        implausible_points=implausible,
+        misaligned_points=misaligned,
+        misaligned_words=words,
+        time_spent_ms=data.time_spent_ms,
+        suggestion_shown=data.suggestion_shown,
+        **scores,
+    )
+    assignment.state = AssignmentState.SUBMITTED
+    assignment.finished_at = now
+    assignment.save(update_fields=["state", "finished_at"])
+
+    n_submitted = Assignment.objects.filter(item=item, state=AssignmentState.SUBMITTED).count()
+    if n_submitted >= item.campaign.raters_per_item and item.completed_at is None:
+        item.completed_at = now
+        item.save(update_fields=["completed_at"])
+        item_id = item.pk
+        transaction.on_commit(lambda: _enqueue_aggregation(item_id))
+    return annotation, True
+
+
+def leases_expire(*, now=None) -> int:
+    """Marks every lease past its expiry as expired; returns how many. Safe to run anywhere:
+    the UPDATE re-checks expires_at per row, so a lease extended meanwhile is left alone."""
+    now = now or timezone.now()
+    return Assignment.objects.filter(state=AssignmentState.LEASED, expires_at__lte=now).update(
+        state=AssignmentState.EXPIRED, finished_at=now
+    )
+
+
+# --------------------------------------------------------------------------- campaigns
+
+
+@transaction.atomic
+def campaign_add_raters(*, campaign: Campaign, users) -> None:
+    from .roles import RATER, user_add_role
+
+    for user in users:
+        user_add_role(user=user, role=RATER)
+        campaign.raters.add(user)

@@ -1,0 +1,241 @@
+"""The assignment engine's rules, on the real database."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from annotation.errors import ApplicationError, Conflict
+from annotation.models import Annotation, Assignment, AssignmentState
+from annotation.services import (
+    AnnotationInput,
+    annotation_submit,
+    assignment_heartbeat,
+    assignment_next,
+    assignment_skip,
+    campaign_add_raters,
+    leases_expire,
+)
+
+pytestmark = pytest.mark.django_db
+
+SCORES = {"plausibility": 4, "alignment": 3, "aesthetics": 5, "overall": 4}
+
+
+def answer(**kw) -> AnnotationInput:
+    base = dict(implausible_points=[[0.1, 0.2]], misaligned_points=[], misaligned_words=[0], scores=SCORES)
+    base.update(kw)
+    return AnnotationInput(**base)
+
+
+def test_next_is_idempotent_and_returns_the_open_lease(raters, make_item):
+    campaign, (r1, _, _) = raters
+    make_item(campaign)
+    make_item(campaign)
+    first = assignment_next(rater=r1, campaign=campaign).assignment
+    again = assignment_next(rater=r1, campaign=campaign).assignment
+    assert first is not None and again.pk == first.pk
+    assert Assignment.objects.filter(rater=r1).count() == 1
+
+
+def test_queue_finishes_items_in_progress_before_priority_and_age(raters, make_item):
+    campaign, (r1, r2, _) = raters
+    old = make_item(campaign)
+    urgent = make_item(campaign, priority=10.0)
+    first_for_r1 = assignment_next(rater=r1, campaign=campaign).assignment
+    assert first_for_r1.item == urgent  # priority beats age among untouched items
+    # r2 must join the item r1 started, although nothing else distinguishes it.
+    assert assignment_next(rater=r2, campaign=campaign).assignment.item == urgent
+    annotation_submit(assignment_id=first_for_r1.pk, rater=r1, data=answer())
+    assert assignment_next(rater=r1, campaign=campaign).assignment.item == old
+
+
+def test_age_orders_items_of_equal_priority(raters, make_item):
+    campaign, (r1, _, _) = raters
+    first = make_item(campaign)
+    make_item(campaign)
+    assert assignment_next(rater=r1, campaign=campaign).assignment.item == first
+
+
+def test_exactly_k_raters_then_nothing_to_do(raters, make_item, make_user):
+    campaign, users = raters
+    item = make_item(campaign)
+    for user in users:
+        a = assignment_next(rater=user, campaign=campaign).assignment
+        assert a.item == item
+        annotation_submit(assignment_id=a.pk, rater=user, data=answer())
+    item.refresh_from_db()
+    assert item.completed_at is not None
+    fourth = make_user("r4", "rater")
+    campaign_add_raters(campaign=campaign, users=[fourth])
+    result = assignment_next(rater=fourth, campaign=campaign)
+    assert result.assignment is None and result.reason == "done"
+    again = assignment_next(rater=users[0], campaign=campaign)
+    assert again.assignment is None and again.reason == "done"
+
+
+def test_busy_when_remaining_slots_are_all_leased(raters, make_item, make_user):
+    campaign, users = raters
+    make_item(campaign)
+    for user in users:
+        assert assignment_next(rater=user, campaign=campaign).assignment is not None
+    fourth = make_user("r4", "rater")
+    campaign_add_raters(campaign=campaign, users=[fourth])
+    result = assignment_next(rater=fourth, campaign=campaign)
+    assert result.assignment is None and result.reason == "busy"
+
+
+def test_skipped_item_never_comes_back_and_does_not_count(raters, make_item, make_user):
+    campaign, (r1, r2, r3) = raters
+    item = make_item(campaign)
+    a = assignment_next(rater=r1, campaign=campaign).assignment
+    assignment_skip(assignment_id=a.pk, rater=r1, reason="image does not load")
+    assert assignment_next(rater=r1, campaign=campaign).reason == "done"
+    # The skip freed the slot: three other raters can still complete the item.
+    r4 = make_user("r4", "rater")
+    campaign_add_raters(campaign=campaign, users=[r4])
+    for user in (r2, r3, r4):
+        b = assignment_next(rater=user, campaign=campaign).assignment
+        assert b.item == item
+        annotation_submit(assignment_id=b.pk, rater=user, data=answer())
+    item.refresh_from_db()
+    assert item.completed_at is not None
+
+
+def test_skip_needs_a_reason(raters, make_item):
+    campaign, (r1, _, _) = raters
+    make_item(campaign)
+    a = assignment_next(rater=r1, campaign=campaign).assignment
+    with pytest.raises(ApplicationError) as err:
+        assignment_skip(assignment_id=a.pk, rater=r1, reason="   ")
+    assert err.value.field == "reason"
+
+
+def test_expired_lease_frees_the_slot_and_is_never_reoffered(raters, make_item, make_user):
+    campaign, (r1, r2, r3) = raters
+    item = make_item(campaign)
+    t0 = timezone.now()
+    a1 = assignment_next(rater=r1, campaign=campaign, now=t0).assignment
+    later = t0 + timedelta(minutes=campaign.lease_minutes + 1)
+    assert leases_expire(now=later) == 1
+    a1.refresh_from_db()
+    assert a1.state == AssignmentState.EXPIRED
+    assert assignment_next(rater=r1, campaign=campaign, now=later).reason == "done"
+    r4 = make_user("r4", "rater")
+    campaign_add_raters(campaign=campaign, users=[r4])
+    for user in (r2, r3, r4):
+        assert assignment_next(rater=user, campaign=campaign, now=later).assignment.item == item
+
+
+def test_expired_lease_is_ignored_even_before_the_sweeper_runs(raters, make_item, make_user):
+    campaign, users = raters
+    item = make_item(campaign, prompt="a cat")
+    t0 = timezone.now()
+    for user in users:
+        assignment_next(rater=user, campaign=campaign, now=t0)
+    r4 = make_user("r4", "rater")
+    campaign_add_raters(campaign=campaign, users=[r4])
+    assert assignment_next(rater=r4, campaign=campaign, now=t0).reason == "busy"
+    later = t0 + timedelta(minutes=campaign.lease_minutes, seconds=1)
+    assert assignment_next(rater=r4, campaign=campaign, now=later).assignment.item == item
+
+
+def test_late_submit_is_accepted_while_the_slot_is_free(raters, make_item):
+    campaign, (r1, _, _) = raters
+    make_item(campaign)
+    t0 = timezone.now()
+    a = assignment_next(rater=r1, campaign=campaign, now=t0).assignment
+    later = t0 + timedelta(minutes=campaign.lease_minutes + 5)
+    leases_expire(now=later)
+    annotation, created = annotation_submit(assignment_id=a.pk, rater=r1, data=answer(), now=later)
+    assert created and annotation.assignment.state == AssignmentState.SUBMITTED
+
+
+def test_late_submit_is_409_when_the_slot_was_taken(raters, make_item, make_user):
+    campaign, (r1, r2, r3) = raters
+    make_item(campaign)
+    t0 = timezone.now()
+    late = assignment_next(rater=r1, campaign=campaign, now=t0).assignment
+    later = t0 + timedelta(minutes=campaign.lease_minutes + 1)
+    r4 = make_user("r4", "rater")
+    campaign_add_raters(campaign=campaign, users=[r4])
+    for user in (r2, r3, r4):
+        b = assignment_next(rater=user, campaign=campaign, now=later).assignment
+        annotation_submit(assignment_id=b.pk, rater=user, data=answer(), now=later)
+    with pytest.raises(Conflict) as err:
+        annotation_submit(assignment_id=late.pk, rater=r1, data=answer(), now=later)
+    assert "expired" in err.value.message
+    assert not Annotation.objects.filter(rater=r1).exists()
+
+
+def test_heartbeat_extends_and_revives_a_free_expired_lease(raters, make_item):
+    campaign, (r1, _, _) = raters
+    make_item(campaign)
+    t0 = timezone.now()
+    a = assignment_next(rater=r1, campaign=campaign, now=t0).assignment
+    t1 = t0 + timedelta(minutes=10)
+    extended = assignment_heartbeat(assignment_id=a.pk, rater=r1, now=t1)
+    assert extended.expires_at == t1 + timedelta(minutes=campaign.lease_minutes)
+    t2 = t1 + timedelta(hours=1)
+    leases_expire(now=t2)
+    revived = assignment_heartbeat(assignment_id=a.pk, rater=r1, now=t2)
+    assert revived.state == AssignmentState.LEASED and revived.expires_at > t2
+
+
+def test_identical_resubmit_is_idempotent_and_a_different_one_conflicts(raters, make_item):
+    campaign, (r1, _, _) = raters
+    make_item(campaign)
+    a = assignment_next(rater=r1, campaign=campaign).assignment
+    first, created = annotation_submit(assignment_id=a.pk, rater=r1, data=answer())
+    again, created_again = annotation_submit(assignment_id=a.pk, rater=r1, data=answer())
+    assert created and not created_again and again.pk == first.pk
+    with pytest.raises(Conflict):
+        annotation_submit(assignment_id=a.pk, rater=r1, data=answer(scores={**SCORES, "overall": 1}))
+    assert Annotation.objects.filter(assignment=a).count() == 1
+
+
+def test_submit_rejects_word_index_outside_prompt_and_stores_nothing(raters, make_item):
+    campaign, (r1, _, _) = raters
+    make_item(campaign, prompt="a yellow cat")
+    a = assignment_next(rater=r1, campaign=campaign).assignment
+    with pytest.raises(ApplicationError) as err:
+        annotation_submit(assignment_id=a.pk, rater=r1, data=answer(misaligned_words=[3]))
+    assert err.value.field == "misaligned_words"
+    a.refresh_from_db()
+    assert a.state == AssignmentState.LEASED and not Annotation.objects.exists()
+
+
+def test_someone_elses_assignment_looks_missing(raters, make_item):
+    campaign, (r1, r2, _) = raters
+    make_item(campaign)
+    a = assignment_next(rater=r1, campaign=campaign).assignment
+    for call in (
+        lambda: annotation_submit(assignment_id=a.pk, rater=r2, data=answer()),
+        lambda: assignment_heartbeat(assignment_id=a.pk, rater=r2),
+        lambda: assignment_skip(assignment_id=a.pk, rater=r2, reason="x"),
+    ):
+        with pytest.raises(ApplicationError) as err:
+            call()
+        assert err.value.status_code == 404
+
+
+def test_database_refuses_a_second_assignment_for_the_same_rater_and_item(raters, make_item):
+    campaign, (r1, _, _) = raters
+    item = make_item(campaign)
+    now = timezone.now()
+    Assignment.objects.create(item=item, rater=r1, leased_at=now, expires_at=now)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Assignment.objects.create(item=item, rater=r1, leased_at=now, expires_at=now, state=AssignmentState.SKIPPED)
+
+
+@pytest.mark.parametrize("bad", [0, 6])
+def test_database_refuses_scores_outside_likert(raters, make_item, bad):
+    campaign, (r1, _, _) = raters
+    item = make_item(campaign)
+    now = timezone.now()
+    a = Assignment.objects.create(item=item, rater=r1, leased_at=now, expires_at=now)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Annotation.objects.create(
+            assignment=a, item=item, rater=r1, plausibility=bad, alignment=3, aesthetics=3, overall=3
+        )

@@ -1,0 +1,210 @@
+"""Shared fixtures: real PostgreSQL (through pytest-django), real Redis, real Celery worker.
+
+`make test` exports DATABASE_URL and CELERY_BROKER_URL for the local services. With CI=true
+a missing service fails the run; it is never skipped.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from PIL import Image
+from rest_framework.test import APIClient
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "build" / "test-artifacts"
+
+
+def pytest_sessionstart(session):
+    engine = settings.DATABASES["default"]["ENGINE"]
+    if os.environ.get("CI", "").lower() == "true" and "postgresql" not in engine:
+        raise pytest.UsageError("CI runs against PostgreSQL: run the suite through `make test` (DATABASE_URL is unset)")
+
+
+@pytest.fixture(autouse=True)
+def _test_settings(tmp_path, settings):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    # PBKDF2's deliberate slowness costs ~0.7 s per user; tests need no protection.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def png_bytes(width: int = 64, height: int = 48, seed: int = 0) -> bytes:
+    rng = random.Random(seed)
+    img = Image.new("RGB", (width, height), (rng.randrange(256), rng.randrange(256), rng.randrange(256)))
+    # A few distinct pixels so two seeds never give the same bytes.
+    for _ in range(8):
+        img.putpixel((rng.randrange(width), rng.randrange(height)), (rng.randrange(256), 0, 0))
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture
+def make_user(django_user_model):
+    from annotation.roles import user_add_role
+
+    def make(username: str, *roles: str, password: str = "pw-for-tests"):
+        user = django_user_model.objects.create_user(username=username, password=password)
+        for role in roles:
+            user_add_role(user=user, role=role)
+        return user
+
+    return make
+
+
+@pytest.fixture
+def make_campaign():
+    from annotation.models import Campaign
+
+    def make(name: str = "c1", **kwargs):
+        return Campaign.objects.create(name=name, **kwargs)
+
+    return make
+
+
+@pytest.fixture
+def make_item():
+    from annotation.services import ItemInput, item_create
+
+    counter = {"n": 0}
+
+    def make(campaign, prompt: str = "a yellow cat on a red sofa", width: int = 64, height: int = 48, **kwargs):
+        counter["n"] += 1
+        item, created = item_create(
+            campaign=campaign,
+            data=ItemInput(
+                image_bytes=png_bytes(width, height, seed=counter["n"] * 7919 + campaign.pk),
+                filename=f"img{counter['n']}.png",
+                prompt=prompt,
+                **kwargs,
+            ),
+        )
+        assert created
+        return item
+
+    return make
+
+
+@pytest.fixture
+def raters(make_user, make_campaign):
+    """Three raters invited to a fresh campaign, plus an outsider rater who is not invited."""
+    from annotation.services import campaign_add_raters
+
+    campaign = make_campaign("rated")
+    users = [make_user(f"r{i}", "rater") for i in range(1, 4)]
+    campaign_add_raters(campaign=campaign, users=users)
+    return campaign, users
+
+
+def api_client_for(user) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+def valid_submission(**overrides) -> dict:
+    body = {
+        "implausible_points": [[0.25, 0.5]],
+        "misaligned_points": [],
+        "misaligned_words": [1],
+        "scores": {"plausibility": 4, "alignment": 3, "aesthetics": 5, "overall": 4},
+        "time_spent_ms": 12000,
+    }
+    body.update(overrides)
+    return body
+
+
+# --------------------------------------------------------------------------- services
+
+
+def _service_up(cmd: list[str]) -> bool:
+    try:
+        return subprocess.run(cmd, capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@pytest.fixture(scope="session")
+def redis_broker_url() -> str:
+    url = settings.CELERY_BROKER_URL
+    if not url.startswith("redis://"):
+        pytest.fail(f"the worker tests need Redis as broker; CELERY_BROKER_URL is {url!r} (run `make test`)")
+    if not _service_up(["redis-cli", "-u", url, "ping"]):
+        pytest.fail(f"Redis at {url} does not answer (make test starts it)")
+    subprocess.run(["redis-cli", "-u", url, "flushdb"], check=True, capture_output=True)
+    return url
+
+
+@pytest.fixture(scope="session")
+def celery_worker_proc(django_db_setup, django_db_blocker, redis_broker_url, tmp_path_factory):
+    """A real `celery worker` process on Redis, pointed at the test database.
+
+    Tests that use it must use `transactional_db` (or live_server) so their rows are committed
+    and visible to the worker's own connections.
+    """
+    db = settings.DATABASES["default"]
+    if "postgresql" not in db["ENGINE"]:
+        pytest.fail("the worker tests need PostgreSQL (run `make test`)")
+    url = f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    var_dir = tmp_path_factory.mktemp("worker-var")
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "CELERY_BROKER_URL": redis_broker_url,
+        "RICHHF_VAR_DIR": str(var_dir),
+        "DJANGO_MEDIA_ROOT": str(var_dir / "media"),
+    }
+    log = (ARTIFACTS / "celery-worker.log")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    handle = log.open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "richhf_site", "worker", "-l", "INFO", "-c", "2", "-Q", "default",
+         "--without-gossip", "--without-mingle", "-n", f"test-{os.getpid()}@%h"],
+        cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        if "ready." in log.read_text():
+            break
+        if proc.poll() is not None:
+            pytest.fail(f"celery worker exited with {proc.returncode}; see {log}")
+        time.sleep(0.3)
+    else:
+        pytest.fail(f"celery worker did not become ready in 60 s; see {log}")
+    proc.media_root = var_dir / "media"  # type: ignore[attr-defined]
+    yield proc
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    handle.close()
+
+
+def wait_for(predicate, timeout: float = 30.0, interval: float = 0.2, what: str = "condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    path = shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(path).exists():
+        pytest.fail("Debian's chromium is not installed (make test installs it)")
+    return path
