@@ -90,8 +90,13 @@ def _rater_campaign(request, campaign_id: int) -> Campaign:
     return campaign
 
 
+class NextItemInput(serializers.Serializer):
+    lookahead = serializers.IntegerField(min_value=0, max_value=services.MAX_LOOKAHEAD, required=False, default=0)
+
+
 class NextItemOutput(serializers.Serializer):
     assignment = AssignmentOutput(allow_null=True)
+    upcoming = AssignmentOutput(many=True)
     status = serializers.ChoiceField(choices=["leased", "done", "busy"])
     detail = serializers.CharField()
 
@@ -101,18 +106,27 @@ class NextItemApi(APIView):
 
     permission_classes = [IsRater]
 
-    @extend_schema(request=None, responses=NextItemOutput)
+    @extend_schema(request=NextItemInput, responses=NextItemOutput)
     def post(self, request, campaign_id: int):
         campaign = _rater_campaign(request, campaign_id)
-        result = services.assignment_next(rater=request.user, campaign=campaign)
+        serializer = NextItemInput(data=request.data if isinstance(request.data, dict) else {})
+        serializer.is_valid(raise_exception=True)
+        result = services.assignment_next(
+            rater=request.user, campaign=campaign, lookahead=serializer.validated_data["lookahead"]
+        )
         if result.assignment is None:
             detail = {
                 "done": "Nothing to do: you have annotated or skipped every item that still needs a rater.",
                 "busy": "Every item left is being annotated by other raters right now; try again in a few minutes.",
             }[result.reason]
-            return Response({"assignment": None, "status": result.reason, "detail": detail})
+            return Response({"assignment": None, "upcoming": [], "status": result.reason, "detail": detail})
         return Response(
-            {"assignment": AssignmentOutput(result.assignment).data, "status": "leased", "detail": "Item leased."}
+            {
+                "assignment": AssignmentOutput(result.assignment).data,
+                "upcoming": AssignmentOutput(result.upcoming, many=True).data,
+                "status": "leased",
+                "detail": "Item leased.",
+            }
         )
 
 

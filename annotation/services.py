@@ -144,6 +144,11 @@ class NextItemResult:
     # Why there is no assignment: "done" (nothing left for this rater) or "busy" (the items
     # left are all leased to others right now; asking again later may give one).
     reason: str = ""
+    # Leases held beyond the current one, so the page can preload the next image.
+    upcoming: tuple[Assignment, ...] = ()
+
+
+MAX_LOOKAHEAD = 1
 
 
 def _lock_rater(rater) -> None:
@@ -178,21 +183,7 @@ def _queue(*, campaign: Campaign, rater, now):
     )
 
 
-@transaction.atomic
-def assignment_next(*, rater, campaign: Campaign, now=None) -> NextItemResult:
-    """Returns the rater's open lease in the campaign, or leases the next item.
-
-    Idempotent: asking twice returns the same open lease. Holds the rater's row lock for the
-    whole call, and the chosen item's row lock while counting its active assignments.
-    """
-    now = now or timezone.now()
-    _lock_rater(rater)
-    mine = Assignment.objects.filter(rater=rater, item__campaign=campaign, state=AssignmentState.LEASED)
-    open_lease = mine.filter(expires_at__gt=now).select_related("item").order_by("-leased_at").first()
-    if open_lease is not None:
-        return NextItemResult(open_lease)
-    mine.filter(expires_at__lte=now).update(state=AssignmentState.EXPIRED, finished_at=now)
-
+def _lease_one(*, rater, campaign: Campaign, now) -> Assignment | None:
     queue = _queue(campaign=campaign, rater=rater, now=now)
     tried: list[int] = []
     # The queue's counts come from the statement's snapshot; recount under the item lock and
@@ -200,13 +191,38 @@ def assignment_next(*, rater, campaign: Campaign, now=None) -> NextItemResult:
     for _ in range(50):
         item = queue.exclude(pk__in=tried).select_for_update(skip_locked=True, of=("self",)).first()
         if item is None:
-            break
+            return None
         if _count_active(item_id=item.pk, now=now) < campaign.raters_per_item:
-            assignment = Assignment.objects.create(
+            return Assignment.objects.create(
                 item=item, rater=rater, state=AssignmentState.LEASED, leased_at=now, expires_at=_lease_expiry(campaign, now)
             )
-            return NextItemResult(assignment)
         tried.append(item.pk)
+    return None
+
+
+@transaction.atomic
+def assignment_next(*, rater, campaign: Campaign, now=None, lookahead: int = 0) -> NextItemResult:
+    """Returns the rater's current lease in the campaign, leasing the next item if needed.
+
+    Idempotent: asking twice returns the same lease. With lookahead=1 the rater also holds a
+    lease on the item after it (so the page can preload its image); it counts toward k like
+    any lease and expires like any lease. Holds the rater's row lock for the whole call, and
+    each chosen item's row lock while counting its active assignments.
+    """
+    if not 0 <= lookahead <= MAX_LOOKAHEAD:
+        raise ApplicationError(f"lookahead must be between 0 and {MAX_LOOKAHEAD}", field="lookahead")
+    now = now or timezone.now()
+    _lock_rater(rater)
+    mine = Assignment.objects.filter(rater=rater, item__campaign=campaign, state=AssignmentState.LEASED)
+    mine.filter(expires_at__lte=now).update(state=AssignmentState.EXPIRED, finished_at=now)
+    held = list(mine.filter(expires_at__gt=now).select_related("item").order_by("leased_at", "id"))
+    while len(held) < 1 + lookahead:
+        leased = _lease_one(rater=rater, campaign=campaign, now=now)
+        if leased is None:
+            break
+        held.append(leased)
+    if held:
+        return NextItemResult(held[0], upcoming=tuple(held[1:]))
     # Items this rater could still get once other raters' leases end or are submitted.
     waiting = (
         Item.objects.filter(campaign=campaign, completed_at__isnull=True)

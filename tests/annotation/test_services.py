@@ -239,3 +239,18 @@ def test_database_refuses_scores_outside_likert(raters, make_item, bad):
         Annotation.objects.create(
             assignment=a, item=item, rater=r1, plausibility=bad, alignment=3, aesthetics=3, overall=3
         )
+
+
+def test_lookahead_holds_one_more_lease_and_promotes_it_after_submit(raters, make_item):
+    campaign, (r1, _, _) = raters
+    first, second, third = make_item(campaign), make_item(campaign), make_item(campaign)
+    result = assignment_next(rater=r1, campaign=campaign, lookahead=1)
+    assert result.assignment.item == first and [a.item for a in result.upcoming] == [second]
+    # Asking again changes nothing.
+    again = assignment_next(rater=r1, campaign=campaign, lookahead=1)
+    assert again.assignment.pk == result.assignment.pk and again.upcoming[0].pk == result.upcoming[0].pk
+    annotation_submit(assignment_id=result.assignment.pk, rater=r1, data=answer())
+    after = assignment_next(rater=r1, campaign=campaign, lookahead=1)
+    assert after.assignment.item == second and [a.item for a in after.upcoming] == [third]
+    with pytest.raises(ApplicationError):
+        assignment_next(rater=r1, campaign=campaign, lookahead=5)
