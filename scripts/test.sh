@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The whole suite against the real PostgreSQL and Redis of this machine, with real Celery
+# workers and headless Chromium. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/richhf}"
+export CELERY_BROKER_URL="${TEST_CELERY_BROKER_URL:-redis://127.0.0.1:6379/15}"
+export RICHHF_VAR_DIR="${RICHHF_VAR_DIR:-$PWD/build/test-var}"
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1
+export PYTHONHASHSEED=0
+mkdir -p build/test-artifacts
+.venv/bin/python manage.py check --fail-level WARNING
+.venv/bin/python manage.py makemigrations --check --dry-run >/dev/null || {
+  echo "ERROR: models and migrations disagree (run manage.py makemigrations)" >&2; exit 1; }
+exec .venv/bin/python -m pytest "$@"
