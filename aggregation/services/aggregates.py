@@ -1,0 +1,241 @@
+"""Writes of the aggregation domain: recompute items' aggregates and upsert them.
+
+Locking protocol: the upsert holds the row locks of the items it writes (taken in id order,
+so two batches never deadlock), the same locks annotation_submit takes. Two workers
+aggregating one item therefore write one after the other, and the one-to-one constraint
+plus INSERT .. ON CONFLICT keep a single row whatever happens. All the computation and the
+file writes happen before the transaction, so the locks are held for milliseconds.
+
+Heatmap files are content-addressed (the name carries the PNG's hash): a rerun writes the
+same name with the same bytes, a file left behind by a killed worker is exactly the file
+the retry needs, and a changed setting writes new names and removes the old files on commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
+
+from annotation.models import Annotation, Campaign, Item
+
+from ..models import ItemAggregate
+from .compute import MAP_KINDS, SCORE_NAMES, AggregateInputs, ComputedAggregate, RaterAnswer, compute_aggregate
+from .heatmaps import RasterGeometry
+
+logger = logging.getLogger(__name__)
+
+# Bump when the computation changes: every aggregate becomes stale and is recomputed.
+AGGREGATION_VERSION = 1
+
+
+def campaign_aggregation_settings(campaign: Campaign) -> dict:
+    return {
+        "version": AGGREGATION_VERSION,
+        # repr keeps every bit of the float: 1/20 and 0.05 are the same value, 0.0500001 is not.
+        "radius_fraction": repr(float(campaign.radius_fraction)),
+        "heatmap_width": campaign.heatmap_width,
+        "heatmap_height": campaign.heatmap_height,
+    }
+
+
+def settings_fingerprint(campaign: Campaign) -> str:
+    """What a current aggregate of this campaign must have been computed under."""
+    payload = json.dumps(campaign_aggregation_settings(campaign), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def heatmap_path(*, item: Item, kind: str, png: bytes) -> str:
+    digest = hashlib.sha256(png).hexdigest()[:24]
+    return f"aggregates/{item.campaign_id}/{item.pk}/{kind}-{digest}.png"
+
+
+def _file_holds(name: str, data: bytes) -> bool:
+    try:
+        with default_storage.open(name, "rb") as fh:
+            return fh.read() == data
+    except FileNotFoundError:
+        return False
+
+
+def _store_file(name: str, data: bytes) -> str:
+    """Makes `name` hold exactly `data`; safe against reruns, races and half-written files."""
+    for _ in range(3):
+        if default_storage.exists(name):
+            if _file_holds(name, data):
+                return name
+            # A worker killed mid-write leaves a truncated file under the right name.
+            default_storage.delete(name)
+        saved = default_storage.save(name, ContentFile(data))
+        if saved == name:
+            return name
+        # Another writer created `name` between our check and our save: drop our copy and
+        # check theirs (same name, so same content unless it is still being written).
+        default_storage.delete(saved)
+    if _file_holds(name, data):
+        return name
+    raise OSError(f"could not store {name}")
+
+
+def _delete_files(names: Iterable[str]) -> None:
+    for name in names:
+        try:
+            default_storage.delete(name)
+        except OSError:  # an orphan file is harmless; never fail a commit over it
+            logger.warning("could not delete stale heatmap %s", name, exc_info=True)
+
+
+def _inputs_for(item: Item, annotations: Sequence[Annotation]) -> AggregateInputs:
+    campaign = item.campaign
+    geometry = RasterGeometry(
+        image_width=item.width,
+        image_height=item.height,
+        out_width=campaign.heatmap_width,
+        out_height=campaign.heatmap_height,
+        radius_fraction=campaign.radius_fraction,
+    )
+    answers = [
+        RaterAnswer(
+            annotation_id=a.pk,
+            implausible_points=a.implausible_points,
+            misaligned_points=a.misaligned_points,
+            misaligned_words=a.misaligned_words,
+            scores={name: getattr(a, name) for name in SCORE_NAMES},
+        )
+        for a in annotations
+    ]
+    return AggregateInputs(geometry=geometry, words=item.words, answers=answers)
+
+
+def _row(item: Item, computed: ComputedAggregate, *, fingerprint: str, settings: dict, digest: str, paths: dict, now):
+    fields = {
+        "item": item,
+        "settings_fingerprint": fingerprint,
+        "settings": settings,
+        "inputs_digest": digest,
+        "n_annotations": computed.n_annotations,
+        "annotation_ids": computed.annotation_ids,
+        "word_votes": computed.word_votes,
+        "misaligned_words": computed.misaligned_words,
+        "prompt_misalignment_label": computed.label,
+        "tagged_target": computed.target,
+        "keyword_unanimity": computed.keyword_unanimity,
+        "computed_at": now,
+    }
+    for name, score in computed.scores.items():
+        fields.update(
+            {f"{name}_mean": score.mean, f"{name}_normalised": score.normalised, f"{name}_maxdiff": score.maxdiff}
+        )
+    for kind, result in computed.maps.items():
+        fields.update(
+            {
+                f"{kind}_map": paths[kind],
+                f"{kind}_max": result.summary.max,
+                f"{kind}_mean": result.summary.mean,
+                f"{kind}_coverage": result.summary.coverage,
+                f"{kind}_points": result.summary.n_points,
+                f"{kind}_iou": result.agreement.iou,
+                f"{kind}_cc": result.agreement.cc,
+            }
+        )
+    return ItemAggregate(**fields)
+
+
+_UPDATE_FIELDS = [f.name for f in ItemAggregate._meta.concrete_fields if f.name not in ("id", "item")]
+
+
+@dataclass(frozen=True)
+class RecomputeReport:
+    computed: list[int]
+    unchanged: list[int]
+    skipped: list[int]  # not complete, no annotations, or gone
+
+
+def item_aggregates_recompute(*, item_ids: Sequence[int], force: bool = False) -> RecomputeReport:
+    """Recomputes the aggregates of complete items from their raw annotations and upserts them.
+
+    An item whose stored aggregate was computed from the same annotations under the current
+    settings, with its files in place, is left untouched unless force=True: a duplicate task
+    delivery costs three queries. Items not yet complete are skipped. Call it outside any
+    transaction; it opens its own for the write and takes the items' row locks there.
+    """
+    ids = sorted(set(item_ids))
+    items = {i.pk: i for i in Item.objects.filter(pk__in=ids, completed_at__isnull=False).select_related("campaign")}
+    by_item: dict[int, list[Annotation]] = {pk: [] for pk in items}
+    for a in Annotation.objects.filter(item_id__in=list(items)).order_by("id"):
+        by_item[a.item_id].append(a)
+    existing = {
+        row["item_id"]: row
+        for row in ItemAggregate.objects.filter(item_id__in=list(items)).values(
+            "item_id", "settings_fingerprint", "inputs_digest", "implausibility_map", "misalignment_map"
+        )
+    }
+    skipped = [pk for pk in ids if pk not in items or not by_item[pk]]
+    unchanged: list[int] = []
+    rows: list[ItemAggregate] = []
+    fingerprints: dict[int, tuple[str, dict]] = {}
+    for pk, item in items.items():
+        if not by_item[pk]:
+            continue
+        campaign = item.campaign
+        if campaign.pk not in fingerprints:
+            fingerprints[campaign.pk] = (settings_fingerprint(campaign), campaign_aggregation_settings(campaign))
+        fingerprint, settings = fingerprints[campaign.pk]
+        inputs = _inputs_for(item, by_item[pk])
+        digest = inputs.digest()
+        old = existing.get(pk)
+        if (
+            not force
+            and old is not None
+            and old["settings_fingerprint"] == fingerprint
+            and old["inputs_digest"] == digest
+            and all(default_storage.exists(old[f"{kind}_map"]) for kind in MAP_KINDS)
+        ):
+            unchanged.append(pk)
+            continue
+        computed = compute_aggregate(inputs)
+        paths = {
+            kind: _store_file(heatmap_path(item=item, kind=kind, png=computed.maps[kind].png), computed.maps[kind].png)
+            for kind in MAP_KINDS
+        }
+        rows.append(
+            _row(
+                item,
+                computed,
+                fingerprint=fingerprint,
+                settings=settings,
+                digest=digest,
+                paths=paths,
+                now=timezone.now(),
+            )
+        )
+    if rows:
+        _upsert(rows)
+    return RecomputeReport(computed=sorted(r.item_id for r in rows), unchanged=sorted(unchanged), skipped=skipped)
+
+
+@transaction.atomic
+def _upsert(rows: list[ItemAggregate]) -> None:
+    """Holds the items' row locks (id order) while it replaces their aggregates."""
+    ids = sorted(r.item_id for r in rows)
+    list(Item.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk", flat=True))
+    previous = ItemAggregate.objects.filter(item_id__in=ids).values_list("implausibility_map", "misalignment_map")
+    old_files = {name for pair in previous for name in pair if name}
+    ItemAggregate.objects.bulk_create(rows, update_conflicts=True, unique_fields=["item"], update_fields=_UPDATE_FIELDS)
+    new_files = {getattr(r, f"{kind}_map").name for r in rows for kind in MAP_KINDS}
+    stale = sorted(old_files - new_files)
+    if stale:
+        transaction.on_commit(lambda: _delete_files(stale))
+
+
+def item_aggregate_upsert(*, item_id: int, force: bool = False) -> ItemAggregate | None:
+    """Recomputes one item's aggregate (see item_aggregates_recompute). None if not complete."""
+    item_aggregates_recompute(item_ids=[item_id], force=force)
+    return ItemAggregate.objects.filter(item_id=item_id).first()

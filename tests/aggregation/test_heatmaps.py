@@ -1,0 +1,148 @@
+"""The rasteriser against hand-computed maps (spec richhf18k.md section 2).
+
+Every expected map below was worked out by hand from the rule in heatmaps.py: output pixel
+(i, j) has its centre at ((i + .5) W / out_w, (j + .5) H / out_h) in original pixels and is
+inside when its distance to the point is <= radius_fraction * H.
+"""
+
+import numpy as np
+import pytest
+
+from aggregation.services.heatmaps import (
+    RasterGeometry,
+    counts_to_uint8,
+    decode_png,
+    encode_png,
+    rater_mask,
+    rater_masks,
+    vote_counts,
+)
+
+
+def grid(rows: list[str]) -> np.ndarray:
+    return np.array([[c == "#" for c in row] for row in rows], dtype=bool)
+
+
+def test_point_at_corner_covers_the_four_corner_pixels():
+    # 100x100 image, 10x10 map: centres at 5, 15, 25...; r = 25, r^2 = 625.
+    # (5,5): 50, (15,5): 250, (15,15): 450 inside; (25,5): 650 outside.
+    g = RasterGeometry(100, 100, 10, 10, 0.25)
+    expected = np.zeros((10, 10), dtype=bool)
+    expected[0:2, 0:2] = True
+    assert np.array_equal(rater_mask([[0.0, 0.0]], g), expected)
+
+
+def test_point_at_far_corner_is_clipped_symmetrically():
+    g = RasterGeometry(100, 100, 10, 10, 0.25)
+    expected = np.zeros((10, 10), dtype=bool)
+    expected[8:10, 8:10] = True
+    assert np.array_equal(rater_mask([[1.0, 1.0]], g), expected)
+
+
+def test_overlapping_disks_of_one_rater_form_a_union_not_a_sum():
+    # r = 15 (r^2 = 225). Point A at (30, 50): rows Y=45,55 (dy^2 25) leave dx^2 <= 200, so
+    # X = 25, 35 (cols 2, 3); rows 35/65 need dx = 0, which no centre has. B at (40, 50):
+    # cols 3, 4. Column 3 is covered by both disks and must still read 1.
+    g = RasterGeometry(100, 100, 10, 10, 0.15)
+    mask = rater_mask([[0.3, 0.5], [0.4, 0.5]], g)
+    expected = grid(
+        [
+            "..........",
+            "..........",
+            "..........",
+            "..........",
+            "..###.....",
+            "..###.....",
+            "..........",
+            "..........",
+            "..........",
+            "..........",
+        ]
+    )
+    assert np.array_equal(mask, expected)
+    values = counts_to_uint8(vote_counts(mask[None]), 1)
+    assert set(np.unique(values)) == {0, 255}
+
+
+def test_non_square_image_gives_an_ellipse_at_square_output():
+    # 200 wide x 100 high, 10x10 map: X = 10, 30, 50...; Y = 5, 15, 25...; r = 20 (r^2 400).
+    # Point (100, 50): cols 4, 5 have dx = 10, so dy^2 <= 300: dy = 5, 15 -> rows 3..6.
+    # Cols 3, 6 have dx = 30 (900) -> none. The round disk is 2 columns x 4 rows here.
+    g = RasterGeometry(200, 100, 10, 10, 0.2)
+    expected = np.zeros((10, 10), dtype=bool)
+    expected[3:7, 4:6] = True
+    assert np.array_equal(rater_mask([[0.5, 0.5]], g), expected)
+
+
+def test_radius_follows_the_image_height_not_the_width():
+    # 100 wide x 200 high: r = 0.2 * 200 = 40 (r^2 1600). Map 10x10: X = 5, 15..., Y = 10, 30...
+    # Point (50, 100): cols 4, 5 (dx 5) need dy^2 <= 1575 -> dy = 10, 30 -> rows 3..6;
+    # cols 3, 6 (dx 15) need dy^2 <= 1375 -> rows 3..6; cols 2, 7 (dx 25) need dy^2 <= 975 ->
+    # dy = 10, 30 -> rows 3..6; cols 1, 8 (dx 35) need dy^2 <= 375 -> dy = 10 -> rows 4, 5.
+    g = RasterGeometry(100, 200, 10, 10, 0.2)
+    expected = np.zeros((10, 10), dtype=bool)
+    expected[3:7, 2:8] = True
+    expected[4:6, 1] = expected[4:6, 8] = True
+    assert np.array_equal(rater_mask([[0.5, 0.5]], g), expected)
+
+
+def test_three_raters_give_thirds():
+    # r = 4 and points on pixel centres: each point covers exactly its own pixel.
+    g = RasterGeometry(100, 100, 10, 10, 0.04)
+    a, b, c = [0.05, 0.05], [0.55, 0.35], [0.95, 0.95]
+    masks = rater_masks([[a, b, c], [b, c], [c]], g)
+    counts = vote_counts(masks)
+    values = counts_to_uint8(counts, 3)
+    expected = np.zeros((10, 10), dtype=np.uint8)
+    expected[0, 0] = 85  # 1/3
+    expected[3, 5] = 170  # 2/3
+    expected[9, 9] = 255  # 3/3
+    assert np.array_equal(values, expected)
+    assert sorted(np.unique(counts / 3).tolist()) == pytest.approx([0, 1 / 3, 2 / 3, 1])
+
+
+def test_no_points_give_an_empty_map_of_the_output_size():
+    g = RasterGeometry(64, 48, 16, 8, 0.05)
+    masks = rater_masks([[], [], []], g)
+    assert masks.shape == (3, 8, 16)
+    assert not masks.any()
+
+
+def test_rounding_of_non_exact_fractions_is_half_up():
+    counts = np.arange(3, dtype=np.uint8)[None, :]
+    # 255/2 = 127.5 -> 128; 2 of 2 -> 255.
+    assert counts_to_uint8(counts, 2).tolist() == [[0, 128, 255]]
+    # 1/6 * 255 = 42.5 -> 43; 5/6 * 255 = 212.5 -> 213.
+    assert counts_to_uint8(np.array([[1, 5]], dtype=np.uint8), 6).tolist() == [[43, 213]]
+
+
+def test_matches_the_definition_on_random_geometries():
+    """The windowed rasteriser against a whole-grid evaluation of the definition."""
+    rng = np.random.default_rng(7)
+    for _ in range(150):
+        w, h = int(rng.integers(1, 400)), int(rng.integers(1, 400))
+        g = RasterGeometry(w, h, int(rng.integers(1, 70)), int(rng.integers(1, 70)), float(rng.uniform(0.005, 0.5)))
+        points = rng.random((int(rng.integers(0, 8)), 2))
+        points[rng.random(len(points)) < 0.2] = rng.integers(0, 2, 2)  # corners and edges
+        got = rater_mask(points.tolist(), g)
+        ref = np.zeros_like(got)
+        for x, y in points:
+            dx = g.col_centres - x * w
+            dy = g.row_centres - y * h
+            ref |= (dy * dy)[:, None] + (dx * dx)[None, :] <= g.radius**2
+        assert np.array_equal(got, ref), g
+
+
+def test_png_is_8_bit_grayscale_and_lossless():
+    rng = np.random.default_rng(3)
+    values = rng.integers(0, 256, (37, 53), dtype=np.uint8)
+    data = encode_png(values)
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert np.array_equal(decode_png(data), values)
+
+
+def test_bad_geometry_is_refused():
+    with pytest.raises(ValueError):
+        RasterGeometry(0, 10, 8, 8, 0.05)
+    with pytest.raises(ValueError):
+        RasterGeometry(10, 10, 8, 8, 0.0)
