@@ -6,16 +6,21 @@ aggregating one item therefore write one after the other, and the one-to-one con
 plus INSERT .. ON CONFLICT keep a single row whatever happens. All the computation and the
 file writes happen before the transaction, so the locks are held for milliseconds.
 
-Heatmap files are content-addressed (the name carries the PNG's hash): a rerun writes the
-same name with the same bytes, a file left behind by a killed worker is exactly the file
-the retry needs, and a changed setting writes new names and removes the old files on commit.
+Heatmap files are content-addressed (the name carries the PNG's hash) and written
+atomically: a rerun writes the same name with the same bytes, a file left behind by a killed
+worker is exactly the file the retry needs, and a changed setting writes new names and
+removes the old files on commit.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
+import os
+import secrets
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -65,23 +70,44 @@ def _file_holds(name: str, data: bytes) -> bool:
         return False
 
 
+def _local_path(name: str) -> str | None:
+    try:
+        return default_storage.path(name)
+    except NotImplementedError:  # remote storage (S3): no local path
+        return None
+
+
 def _store_file(name: str, data: bytes) -> str:
-    """Makes `name` hold exactly `data`; safe against reruns, races and half-written files."""
-    for _ in range(3):
-        if default_storage.exists(name):
-            if _file_holds(name, data):
-                return name
-            # A worker killed mid-write leaves a truncated file under the right name.
-            default_storage.delete(name)
-        saved = default_storage.save(name, ContentFile(data))
-        if saved == name:
-            return name
-        # Another writer created `name` between our check and our save: drop our copy and
-        # check theirs (same name, so same content unless it is still being written).
-        default_storage.delete(saved)
-    if _file_holds(name, data):
+    """Makes `name` hold exactly `data`, safe against reruns, concurrent writers and kills.
+
+    On the local filesystem the bytes go to a temporary file that is renamed over `name`
+    (atomic), so a reader or a concurrent writer never sees a half-written map and a killed
+    worker never leaves one under the final name. Remote storages upload whole objects.
+    """
+    if default_storage.exists(name) and _file_holds(name, data):
         return name
-    raise OSError(f"could not store {name}")
+    path = _local_path(name)
+    if path is not None:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = f"{path}.{os.getpid()}-{threading.get_ident()}-{secrets.token_hex(4)}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        return name
+    if default_storage.exists(name):
+        default_storage.delete(name)
+    saved = default_storage.save(name, ContentFile(data))
+    if saved != name:  # a concurrent writer stored the same content under `name` meanwhile
+        default_storage.delete(saved)
+    if not _file_holds(name, data):
+        raise OSError(f"could not store {name}")
+    return name
 
 
 def _delete_files(names: Iterable[str]) -> None:
