@@ -31,6 +31,15 @@ def pytest_sessionstart(session):
         raise pytest.UsageError("CI runs against PostgreSQL: run the suite through `make test` (DATABASE_URL is unset)")
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings():
+    """One test database per pytest run, so two runs on one machine never drop each other's."""
+    suffix = os.environ.get("RICHHF_TEST_DB_SUFFIX") or str(os.getpid())
+    for db in settings.DATABASES.values():
+        if "sqlite" not in db["ENGINE"]:
+            db.setdefault("TEST", {})["NAME"] = f"test_{db['NAME']}_{suffix}"
+
+
 @pytest.fixture(autouse=True)
 def _test_settings(tmp_path, settings):
     settings.MEDIA_ROOT = tmp_path / "media"
