@@ -1,5 +1,13 @@
-from django.urls import path  # noqa: F401 - patterns arrive with the aggregation API
+from django.urls import path
+
+from . import apis
 
 app_name = "aggregation"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("items/<int:item_id>/aggregate/", apis.ItemAggregateApi.as_view(), name="item-aggregate"),
+    path("items/<int:item_id>/aggregate/<str:kind>.png", apis.ItemHeatmapApi.as_view(), name="item-heatmap"),
+    path(
+        "campaigns/<int:campaign_id>/aggregates/", apis.CampaignAggregateListApi.as_view(), name="campaign-aggregates"
+    ),
+]
