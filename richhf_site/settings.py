@@ -169,6 +169,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "annotation.expire_leases",
         "schedule": timedelta(seconds=int(os.environ.get("RICHHF_EXPIRE_EVERY_S", "60"))),
     },
+    # Safety net for aggregation: complete items without a current aggregate (enqueue lost,
+    # worker killed, campaign radius/size changed) are enqueued again.
+    "reconcile-aggregates": {
+        "task": "aggregation.reconcile",
+        "schedule": timedelta(seconds=int(os.environ.get("RICHHF_RECONCILE_EVERY_S", "300"))),
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
