@@ -1,0 +1,45 @@
+"""docker-compose.yml describes the full stack and passes Debian's docker-compose validation."""
+
+import shutil
+import subprocess
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def resolved() -> dict:
+    exe = shutil.which("docker-compose")
+    if exe is None:
+        pytest.fail("docker-compose is not installed (make test installs it)")
+    result = subprocess.run([exe, "-f", "docker-compose.yml", "config"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return yaml.safe_load(result.stdout)
+
+
+def test_compose_has_the_five_services_with_healthchecks(resolved):
+    services = resolved["services"]
+    assert set(services) == {"web", "worker", "beat", "postgres", "redis"}
+    for name in ("web", "worker", "postgres", "redis"):
+        assert "healthcheck" in services[name], name
+    command = services["worker"]["command"]
+    assert "worker" in (" ".join(command) if isinstance(command, list) else command)
+
+
+def test_web_worker_and_beat_share_one_environment(resolved):
+    services = resolved["services"]
+    envs = [services[name]["environment"] for name in ("web", "worker", "beat")]
+    assert envs[0] == envs[1] == envs[2]
+    assert envs[0]["DATABASE_URL"].startswith("postgres://") and "@postgres:5432/" in envs[0]["DATABASE_URL"]
+    assert envs[0]["CELERY_BROKER_URL"].startswith("redis://redis:6379")
+    for name in ("web", "worker", "beat"):
+        assert services[name]["depends_on"]["postgres"]["condition"] == "service_healthy"
+
+
+def test_compose_validation_rejects_a_broken_file(tmp_path):
+    broken = tmp_path / "docker-compose.yml"
+    broken.write_text((ROOT / "docker-compose.yml").read_text().replace("depends_on:\n    postgres:", "depends_on:\n    postgresql:"))
+    result = subprocess.run(["docker-compose", "-f", str(broken), "config", "-q"], capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
