@@ -74,6 +74,14 @@ class OwnAssignmentOutput(AssignmentOutput):
         return OwnAnnotationOutput(annotation).data if annotation else None
 
 
+class MeApi(APIView):
+    """Who the caller is and which roles they hold (the page uses it to pick a view)."""
+
+    @extend_schema(responses=dict)
+    def get(self, request):
+        return Response({"username": request.user.get_username(), "roles": sorted(roles.user_roles(request.user))})
+
+
 class CampaignListApi(APIView):
     @extend_schema(responses=CampaignOutput(many=True))
     def get(self, request):

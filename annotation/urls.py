@@ -5,6 +5,7 @@ from . import apis
 app_name = "api"
 
 urlpatterns = [
+    path("me/", apis.MeApi.as_view(), name="me"),
     path("campaigns/", apis.CampaignListApi.as_view(), name="campaign-list"),
     path("campaigns/<int:campaign_id>/next/", apis.NextItemApi.as_view(), name="next-item"),
     path("campaigns/<int:campaign_id>/progress/", apis.CampaignProgressApi.as_view(), name="campaign-progress"),

@@ -202,3 +202,9 @@ def test_openapi_schema_and_docs_page(make_user):
     assert schema.status_code == 200
     assert "/api/assignments/{assignment_id}/submit/" in schema.json()["paths"]
     assert client.get(reverse("api-docs")).status_code == 200
+
+
+def test_me_names_the_callers_roles(make_user):
+    body = api_client_for(make_user("boss", "lead", "rater")).get(reverse("api:me")).json()
+    assert body == {"username": "boss", "roles": ["lead", "rater"]}
+    assert APIClient().get(reverse("api:me")).status_code in (401, 403)
