@@ -24,9 +24,7 @@ RICHHF_EPS = 1e-8
 # --------------------------------------------------------------------------- scores
 
 
-def plcc(
-    pred: Sequence[float] | np.ndarray, true: Sequence[float] | np.ndarray
-) -> float | None:
+def plcc(pred: Sequence[float] | np.ndarray, true: Sequence[float] | np.ndarray) -> float | None:
     """Pearson correlation; ``None`` when undefined (fewer than 2 values or a constant side)."""
     x = np.asarray(pred, dtype=np.float64).ravel()
     y = np.asarray(true, dtype=np.float64).ravel()
@@ -41,9 +39,7 @@ def plcc(
     return float(np.clip((xc * yc).sum() / denom, -1.0, 1.0))
 
 
-def srcc(
-    pred: Sequence[float] | np.ndarray, true: Sequence[float] | np.ndarray
-) -> float | None:
+def srcc(pred: Sequence[float] | np.ndarray, true: Sequence[float] | np.ndarray) -> float | None:
     """Spearman rank correlation (average ranks for ties); ``None`` when undefined."""
     x = np.asarray(pred, dtype=np.float64).ravel()
     y = np.asarray(true, dtype=np.float64).ravel()
@@ -257,9 +253,7 @@ def _prf(tp: int, fp: int, fn: int) -> PRF:
     return PRF(p, r, f)
 
 
-def evaluate_keywords(
-    generated: Sequence[str], targets: Sequence[str]
-) -> KeywordMetrics:
+def evaluate_keywords(generated: Sequence[str], targets: Sequence[str]) -> KeywordMetrics:
     """Keyword precision/recall/F1, pooled and per prompt.
 
     Per prompt, a prompt with no positive in either sequence scores P = R = F1 = 1 (nothing to
@@ -267,9 +261,7 @@ def evaluate_keywords(
     ``None`` when undefined (e.g. precision of a model that never predicts "_0").
     """
     if len(generated) != len(targets):
-        raise ValueError(
-            f"{len(generated)} generated sequences for {len(targets)} targets"
-        )
+        raise ValueError(f"{len(generated)} generated sequences for {len(targets)} targets")
     tp_all = fp_all = fn_all = 0
     per_p, per_r, per_f = [], [], []
     for gen, tgt in zip(generated, targets, strict=True):
@@ -356,16 +348,12 @@ def format_report(reports: dict[str, EvaluationReport]) -> str:
                 row(
                     f"  {task} {metric.upper()}",
                     [
-                        _fmt(getattr(reports[n].scores[task], metric))
-                        if task in reports[n].scores
-                        else "-"
+                        _fmt(getattr(reports[n].scores[task], metric)) if task in reports[n].scores else "-"
                         for n in names
                     ],
                 )
     for task, hm in first.heatmaps.items():
-        lines.append(
-            f"Heatmap: {task} (n={hm.n_images}, GT=0: {hm.n_gt0}, GT>0: {hm.n_gtpos}; KLD eps={hm.kld_eps:g})"
-        )
+        lines.append(f"Heatmap: {task} (n={hm.n_images}, GT=0: {hm.n_gt0}, GT>0: {hm.n_gtpos}; KLD eps={hm.kld_eps:g})")
         row("", names)
         for metric, label, digits in (
             ("mse_all", "MSE all", 5),
@@ -379,29 +367,21 @@ def format_report(reports: dict[str, EvaluationReport]) -> str:
             row(
                 f"  {label}",
                 [
-                    _fmt(getattr(reports[n].heatmaps[task], metric), digits)
-                    if task in reports[n].heatmaps
-                    else "-"
+                    _fmt(getattr(reports[n].heatmaps[task], metric), digits) if task in reports[n].heatmaps else "-"
                     for n in names
                 ],
             )
     if first.keywords is not None:
-        lines.append(
-            f"Misaligned keywords (n={first.keywords.n_prompts} prompts; positional alignment)"
-        )
+        lines.append(f"Misaligned keywords (n={first.keywords.n_prompts} prompts; positional alignment)")
         row("", names)
         for variant in ("pooled", "per_prompt"):
             for metric in ("precision", "recall", "f1"):
                 vals = []
                 for n in names:
                     kw = reports[n].keywords
-                    vals.append(
-                        _fmt(getattr(getattr(kw, variant), metric)) if kw else "-"
-                    )
+                    vals.append(_fmt(getattr(getattr(kw, variant), metric)) if kw else "-")
                 row(f"  {metric} ({variant.replace('_', '-')})", vals)
-    lines.append(
-        "Combined dev metric (mean PLCC + mean heatmap CC + pooled keyword F1)"
-    )
+    lines.append("Combined dev metric (mean PLCC + mean heatmap CC + pooled keyword F1)")
     row("", names)
     row("  combined", [f"{reports[n].combined():.3f}" for n in names])
     return "\n".join(lines)

@@ -38,9 +38,7 @@ def tagged_target(words: Sequence[str], misaligned_indices: Iterable[int]) -> st
     for index in bad:
         if not 0 <= index < len(words):
             raise IndexError(f"misaligned index {index} outside {len(words)} words")
-    return " ".join(
-        word + MISALIGNED_SUFFIX if i in bad else word for i, word in enumerate(words)
-    )
+    return " ".join(word + MISALIGNED_SUFFIX if i in bad else word for i, word in enumerate(words))
 
 
 def labels_to_misaligned_indices(label: str, n_words: int | None = None) -> list[int]:
@@ -61,9 +59,7 @@ def labels_to_misaligned_indices(label: str, n_words: int | None = None) -> list
     return out
 
 
-def misaligned_indices_to_labels(
-    n_words: int, misaligned_indices: Iterable[int]
-) -> str:
+def misaligned_indices_to_labels(n_words: int, misaligned_indices: Iterable[int]) -> str:
     """Inverse of :func:`labels_to_misaligned_indices`: the release label string."""
     bad = set(misaligned_indices)
     return " ".join("0" if i in bad else "1" for i in range(n_words))

@@ -76,24 +76,18 @@ class TFRecordCorruptError(ValueError):
     an import can tell the user exactly which record of which file is broken.
     """
 
-    def __init__(
-        self, path: str | os.PathLike[str] | None, index: int, offset: int, reason: str
-    ):
+    def __init__(self, path: str | os.PathLike[str] | None, index: int, offset: int, reason: str):
         self.path = str(path) if path is not None else "<stream>"
         self.index = index
         self.offset = offset
         self.reason = reason
-        super().__init__(
-            f"{self.path}: record {index} (byte offset {offset}): {reason}"
-        )
+        super().__init__(f"{self.path}: record {index} (byte offset {offset}): {reason}")
 
 
 # --------------------------------------------------------------------------- framing
 
 
-def iter_records(
-    source: str | os.PathLike[str] | BinaryIO, *, verify_crc: bool = True
-) -> Iterator[bytes]:
+def iter_records(source: str | os.PathLike[str] | BinaryIO, *, verify_crc: bool = True) -> Iterator[bytes]:
     """Yield the raw payload of each record, streaming (one record in memory at a time).
 
     Raises :class:`TFRecordCorruptError` at the first bad record; records before it have
@@ -106,9 +100,7 @@ def iter_records(
         yield from _iter_records(source, getattr(source, "name", None), verify_crc)
 
 
-def _iter_records(
-    handle: BinaryIO, path: str | os.PathLike[str] | None, verify_crc: bool
-) -> Iterator[bytes]:
+def _iter_records(handle: BinaryIO, path: str | os.PathLike[str] | None, verify_crc: bool) -> Iterator[bytes]:
     index = 0
     offset = 0
     while True:
@@ -116,9 +108,7 @@ def _iter_records(
         if not header:
             return
         if len(header) < 12:
-            raise TFRecordCorruptError(
-                path, index, offset, f"truncated header ({len(header)} of 12 bytes)"
-            )
+            raise TFRecordCorruptError(path, index, offset, f"truncated header ({len(header)} of 12 bytes)")
         length_bytes = header[:8]
         (length,) = struct.unpack("<Q", length_bytes)
         (length_crc,) = struct.unpack("<I", header[8:])
@@ -126,9 +116,7 @@ def _iter_records(
             raise TFRecordCorruptError(path, index, offset, "length CRC mismatch")
         data = handle.read(length)
         if len(data) < length:
-            raise TFRecordCorruptError(
-                path, index, offset, f"truncated data ({len(data)} of {length} bytes)"
-            )
+            raise TFRecordCorruptError(path, index, offset, f"truncated data ({len(data)} of {length} bytes)")
         footer = handle.read(4)
         if len(footer) < 4:
             raise TFRecordCorruptError(path, index, offset, "truncated data CRC")
@@ -142,12 +130,7 @@ def _iter_records(
 def frame_record(data: bytes) -> bytes:
     """One record's bytes as they appear in a TFRecord file."""
     length = struct.pack("<Q", len(data))
-    return (
-        length
-        + struct.pack("<I", masked_crc32c(length))
-        + data
-        + struct.pack("<I", masked_crc32c(data))
-    )
+    return length + struct.pack("<I", masked_crc32c(length)) + data + struct.pack("<I", masked_crc32c(data))
 
 
 class TFRecordWriter:
@@ -211,17 +194,7 @@ class Feature:
     values: tuple[bytes, ...] | tuple[float, ...] | tuple[int, ...]
 
 
-FeatureInput = (
-    Feature
-    | bytes
-    | str
-    | float
-    | int
-    | Sequence[bytes]
-    | Sequence[str]
-    | Sequence[float]
-    | Sequence[int]
-)
+FeatureInput = Feature | bytes | str | float | int | Sequence[bytes] | Sequence[str] | Sequence[float] | Sequence[int]
 
 
 def _varint(value: int) -> bytes:
@@ -249,9 +222,7 @@ def _to_feature(name: str, value: FeatureInput) -> Feature:
         value = [value]  # type: ignore[list-item]
     items = list(value)  # type: ignore[arg-type]
     if not items:
-        raise ValueError(
-            f"feature {name!r}: empty list, use Feature(kind, ()) to give its type"
-        )
+        raise ValueError(f"feature {name!r}: empty list, use Feature(kind, ()) to give its type")
     if all(isinstance(v, (bytes, bytearray, str)) for v in items):
         return Feature(
             "bytes",
@@ -261,9 +232,7 @@ def _to_feature(name: str, value: FeatureInput) -> Feature:
         return Feature("int64", tuple(int(v) for v in items))
     if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in items):
         return Feature("float", tuple(float(v) for v in items))
-    raise TypeError(
-        f"feature {name!r}: cannot infer bytes/float/int64 from {items[:3]!r}"
-    )
+    raise TypeError(f"feature {name!r}: cannot infer bytes/float/int64 from {items[:3]!r}")
 
 
 def _encode_feature(feature: Feature) -> bytes:
@@ -403,9 +372,7 @@ def decode_example(data: bytes) -> dict[str, Feature]:
     return out
 
 
-def iter_examples(
-    path: str | os.PathLike[str], *, verify_crc: bool = True
-) -> Iterator[dict[str, Feature]]:
+def iter_examples(path: str | os.PathLike[str], *, verify_crc: bool = True) -> Iterator[dict[str, Feature]]:
     """Stream the Examples of a TFRecord file; corrupt framing or protobuf raises
     :class:`TFRecordCorruptError` naming the file and record index."""
     offset = 0
@@ -413,16 +380,13 @@ def iter_examples(
         try:
             yield decode_example(data)
         except ValueError as exc:
-            raise TFRecordCorruptError(
-                path, index, offset, f"bad tf.train.Example: {exc}"
-            ) from exc
+            raise TFRecordCorruptError(path, index, offset, f"bad tf.train.Example: {exc}") from exc
         offset += 16 + len(data)
 
 
 def write_examples(
     path: str | os.PathLike[str],
-    examples: Iterator[Mapping[str, FeatureInput]]
-    | Sequence[Mapping[str, FeatureInput]],
+    examples: Iterator[Mapping[str, FeatureInput]] | Sequence[Mapping[str, FeatureInput]],
 ) -> int:
     """Write all ``examples`` to ``path``; returns the number written."""
     with TFRecordWriter(path) as writer:

@@ -85,9 +85,7 @@ def test_kld_and_sim_hand_computed() -> None:
     # KLD = .5*log(eps + 1) + .5*log(eps + .5/eps)
     expected = 0.5 * math.log(MIT_EPS + 1.0) + 0.5 * math.log(MIT_EPS + 0.5 / MIT_EPS)
     assert heatmap_kld(p, g) == pytest.approx(expected)
-    assert heatmap_kld(p, g, eps=1e-8) < heatmap_kld(
-        p, g
-    )  # eps changes the value a lot
+    assert heatmap_kld(p, g, eps=1e-8) < heatmap_kld(p, g)  # eps changes the value a lot
     # SIM: both already min-max normalised; P'=[.5,.5,0,0], G'=[.5,0,.5,0] -> 0.5
     assert heatmap_sim(p, g) == pytest.approx(0.5)
     # CC of these: hand-computed 0 (orthogonal after centring).

@@ -12,9 +12,7 @@ from modeling.text import (
 
 
 def test_spec_example_has_ten_words() -> None:
-    words = split_prompt_words(
-        "RichHF-18K: a dataset for rich human feedback on generative images."
-    )
+    words = split_prompt_words("RichHF-18K: a dataset for rich human feedback on generative images.")
     assert words == [
         "RichHF-18K", "a", "dataset", "for", "rich", "human", "feedback", "on",
         "generative", "images",

@@ -30,9 +30,7 @@ def test_crc32c_known_vectors() -> None:
     assert crc32c(bytes(32)) == 0x8A9136AA
     # Masking is a rotate plus a constant, modulo 2**32.
     crc = crc32c(b"abc")
-    assert (
-        masked_crc32c(b"abc") == (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
-    )
+    assert masked_crc32c(b"abc") == (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
 
 
 def test_pure_python_crc_matches(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -158,9 +156,7 @@ def test_truncated_file(tmp_path: Path, cut: int) -> None:
 
 def test_truncated_header_and_stream_source() -> None:
     raw = b"".join([struct.pack("<Q", 3)[:5]])
-    with pytest.raises(
-        TFRecordCorruptError, match="<stream>: record 0.*truncated header"
-    ):
+    with pytest.raises(TFRecordCorruptError, match="<stream>: record 0.*truncated header"):
         list(iter_records(io.BytesIO(raw)))
 
 
