@@ -76,12 +76,13 @@ class TFRecordCorruptError(ValueError):
     an import can tell the user exactly which record of which file is broken.
     """
 
-    def __init__(self, path: str | os.PathLike[str] | None, index: int, offset: int, reason: str):
+    def __init__(self, path: str | os.PathLike[str] | None, index: int, offset: int | None, reason: str):
         self.path = str(path) if path is not None else "<stream>"
         self.index = index
         self.offset = offset
         self.reason = reason
-        super().__init__(f"{self.path}: record {index} (byte offset {offset}): {reason}")
+        where = f"record {index}" + (f" (byte offset {offset})" if offset is not None else "")
+        super().__init__(f"{self.path}: {where}: {reason}")
 
 
 # --------------------------------------------------------------------------- framing
