@@ -177,8 +177,14 @@ function showAssignment(assignment, image) {
   viewer.setImage(image, assignment.item.width, assignment.item.height, config.campaign.radius_fraction);
   page.shownAt = performance.now();
   page.activeMs = 0;
+  page.expiresAt = 0;
+  $("item-timer").textContent = "0:00";
+  updateCountdown();
+  updateRemaining();
   onDocChange("load");
   setState("ready");
+  // Keys go to the image first (tools, zoom, crosshair); Tab reaches words and scores.
+  $("canvas").focus({ preventScroll: true });
   heartbeat(); // re-anchors the countdown on this machine's clock
 }
 
@@ -248,10 +254,12 @@ function updateSubmit() {
     : "Ready to submit.";
 }
 
-function setScore(row, value) {
+// In the focused row focus follows the checked choice (as with arrow keys); a row picked
+// because it was the first empty one leaves focus where it is, so "4354" fills all four.
+function setScore(row, value, { focus }) {
   const input = document.getElementById(`${row}-${value}`);
   input.checked = true;
-  input.focus();
+  if (focus) input.focus();
   updateSubmit();
 }
 
@@ -400,11 +408,19 @@ function noteActivity() {
   if (page.assignment && left < WARN_BEFORE_MS && Date.now() - page.lastBeat > 3000) heartbeat();
 }
 
+// The server counts items nobody has given this rater yet; the ones they hold (this one and
+// the preloaded next) are still left for them too.
+function updateRemaining() {
+  if (page.remainingForMe === undefined) return;
+  $("remaining").textContent = page.remainingForMe + (page.assignment ? 1 : 0) + page.upcoming.length;
+}
+
 async function refreshProgress() {
   try {
     const p = await api(config.urls.progress);
     $("done-today").textContent = p.done_today;
-    $("remaining").textContent = p.remaining_for_me;
+    page.remainingForMe = p.remaining_for_me;
+    updateRemaining();
     $("remaining").parentElement.title = `${p.campaign_items_remaining} items in the campaign still need raters; you have done ${p.done_total} in all.`;
   } catch {
     /* progress is informative only */
@@ -494,10 +510,11 @@ document.addEventListener("keydown", (e) => {
   if (mod || e.altKey) return;
   const key = e.key;
   if (/^[1-5]$/.test(key)) {
-    const row = target.closest?.(".score-row")?.dataset.score ?? SCORES.find((n) => !(n in scores())) ?? null;
+    const focused = target.closest?.(".score-row")?.dataset.score;
+    const row = focused ?? SCORES.find((n) => !(n in scores()));
     if (row) {
       e.preventDefault();
-      setScore(row, key);
+      setScore(row, key, { focus: Boolean(focused) });
     }
     return;
   }
