@@ -1,0 +1,186 @@
+"""The rows an export writes, read from the database one chunk at a time."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db.models import Q
+
+from annotation.models import SCORE_FIELDS, Annotation, Campaign, Item, Split
+
+from ..models import ItemAggregate
+from ..services.aggregates import settings_fingerprint
+
+SPLIT_ORDER = (Split.TRAIN, Split.DEV, Split.TEST)
+CHUNK = 500
+
+
+@dataclass
+class ExportRecord:
+    """One item's ground truth. Scores are raw 1..5 means where raters exist (None for
+    imported ground truth) and normalised [0,1] always; maps are 8-bit grayscale PNG bytes."""
+
+    item_id: int
+    filename: str
+    prompt: str
+    words: list[str]
+    split: str
+    category: str
+    photorealistic: bool | None
+    source_id: str
+    image_name: str
+    normalised: dict[str, float]
+    raw_mean: dict[str, float | None]
+    word_votes: list[int] | None
+    n_raters: int
+    prompt_misalignment_label: str
+    tagged_target: str
+    implausibility_png: bytes
+    misalignment_png: bytes
+    origin: str = "aggregate"  # or "imported"
+    extra: dict = field(default_factory=dict)
+
+
+def export_filename(item: Item) -> str:
+    """The release's `filename`: the source file name (a Pick-a-Pic name) or, for items that
+    came without one, a stable name from the content hash."""
+    return item.source_id or f"{item.content_hash}.png"
+
+
+@dataclass
+class ExportPlan:
+    """Which items an export holds and which it leaves out, with reasons."""
+
+    campaign: Campaign
+    total_items: int
+    exportable: int
+    left_out: dict[str, int]
+
+    def describe_left_out(self) -> str:
+        if not self.left_out:
+            return "nothing left out"
+        return ", ".join(f"{n} {reason}" for reason, n in self.left_out.items() if n)
+
+
+def _current_aggregates(campaign: Campaign):
+    return ItemAggregate.objects.filter(item__campaign=campaign, settings_fingerprint=settings_fingerprint(campaign))
+
+
+def _imported(campaign: Campaign):
+    from ..models import ImportedLabel
+
+    return ImportedLabel.objects.filter(item__campaign=campaign)
+
+
+def export_plan(campaign: Campaign) -> ExportPlan:
+    items = Item.objects.filter(campaign=campaign)
+    total = items.count()
+    with_truth = items.filter(
+        Q(pk__in=_current_aggregates(campaign).values("item_id")) | Q(pk__in=_imported(campaign).values("item_id"))
+    )
+    exportable = with_truth.count()
+    incomplete = items.filter(completed_at__isnull=True).exclude(pk__in=with_truth.values("pk")).count()
+    complete_without = total - exportable - incomplete
+    left_out = {}
+    if incomplete:
+        left_out["items still being annotated (fewer than k answers)"] = incomplete
+    if complete_without:
+        left_out["complete items whose aggregate is missing or stale (aggregation pending)"] = complete_without
+    return ExportPlan(campaign=campaign, total_items=total, exportable=exportable, left_out=left_out)
+
+
+def _read(field_file) -> bytes:
+    with field_file.open("rb") as handle:
+        return handle.read()
+
+
+def iter_export_records(campaign: Campaign, *, splits: tuple[str, ...] = SPLIT_ORDER) -> Iterator[ExportRecord]:
+    """Items with a current aggregate or imported ground truth, by split then item id."""
+    for split in splits:
+        aggregates = _current_aggregates(campaign).filter(item__split=split).select_related("item").order_by("item_id")
+        for agg in aggregates.iterator(chunk_size=CHUNK):
+            item = agg.item
+            yield ExportRecord(
+                item_id=item.pk,
+                filename=export_filename(item),
+                prompt=item.prompt,
+                words=list(item.words),
+                split=item.split,
+                category=item.category,
+                photorealistic=item.photorealistic,
+                source_id=item.source_id,
+                image_name=item.image.name,
+                normalised={s: getattr(agg, f"{s}_normalised") for s in SCORE_FIELDS},
+                raw_mean={s: getattr(agg, f"{s}_mean") for s in SCORE_FIELDS},
+                word_votes=list(agg.word_votes),
+                n_raters=agg.n_annotations,
+                prompt_misalignment_label=agg.prompt_misalignment_label,
+                tagged_target=agg.tagged_target,
+                implausibility_png=_read(agg.implausibility_map),
+                misalignment_png=_read(agg.misalignment_map),
+                extra={s: getattr(agg, f"{s}_maxdiff") for s in SCORE_FIELDS},
+            )
+        imported = (
+            _imported(campaign)
+            .filter(item__split=split)
+            .exclude(item_id__in=_current_aggregates(campaign).values("item_id"))
+            .select_related("item")
+            .order_by("item_id")
+        )
+        for label in imported.iterator(chunk_size=CHUNK):
+            item = label.item
+            yield ExportRecord(
+                item_id=item.pk,
+                filename=label.filename,
+                prompt=item.prompt,
+                words=list(item.words),
+                split=item.split,
+                category=item.category,
+                photorealistic=item.photorealistic,
+                source_id=item.source_id,
+                image_name=item.image.name,
+                normalised={s: getattr(label, s) for s in SCORE_FIELDS},
+                raw_mean={s: None for s in SCORE_FIELDS},
+                word_votes=None,
+                n_raters=0,
+                prompt_misalignment_label=label.prompt_misalignment_label,
+                tagged_target=label.tagged_target,
+                implausibility_png=_read(label.implausibility_map),
+                misalignment_png=_read(label.misalignment_map),
+                origin="imported",
+            )
+
+
+def rater_pseudonym(user_id: int) -> str:
+    """Stable per installation, not reversible without the secret key: raters stay anonymous
+    in public exports while their answers can still be grouped."""
+    digest = hmac.new(settings.SECRET_KEY.encode(), f"rater:{user_id}".encode(), hashlib.sha256).hexdigest()
+    return f"rater-{digest[:12]}"
+
+
+def iter_raw_annotations(campaign: Campaign) -> Iterator[dict]:
+    """Every submitted answer of the campaign, for re-aggregation under other rules."""
+    qs = Annotation.objects.filter(item__campaign=campaign).select_related("item").order_by("item_id", "id")
+    for ann in qs.iterator(chunk_size=CHUNK):
+        item = ann.item
+        yield {
+            "item_id": item.pk,
+            "filename": export_filename(item),
+            "prompt": item.prompt,
+            "words": item.words,
+            "split": item.split,
+            "image_width": item.width,
+            "image_height": item.height,
+            "rater": rater_pseudonym(ann.rater_id),
+            "implausible_points": ann.implausible_points,
+            "misaligned_points": ann.misaligned_points,
+            "misaligned_words": ann.misaligned_words,
+            "scores": {s: getattr(ann, s) for s in SCORE_FIELDS},
+            "time_spent_ms": ann.time_spent_ms,
+            "suggestion_shown": ann.suggestion_shown,
+            "submitted_at": ann.created_at.isoformat(),
+        }

@@ -1,0 +1,254 @@
+"""Streaming writers: TFRecord (the public release), Parquet, raw JSONL.
+
+Each export is written into a temporary folder next to the destination and moved into place
+only when complete, so a failed or interrupted export never leaves a half-written file and
+never destroys an earlier export in the same folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from django.utils import timezone
+
+from annotation.models import SCORE_FIELDS, Campaign
+from modeling.data.release import RichHFRecord
+from modeling.data.tfrecord import TFRecordWriter
+
+from .records import SPLIT_ORDER, ExportRecord, export_plan, iter_export_records, iter_raw_annotations
+
+FORMATS = ("tfrecord", "parquet", "jsonl")
+# Release feature -> our score name (spec section 3: artifact = plausibility, misalignment = alignment).
+RELEASE_SCORES = {
+    "aesthetics_score": "aesthetics",
+    "artifact_score": "plausibility",
+    "misalignment_score": "alignment",
+    "overall_score": "overall",
+}
+PARQUET_ROW_GROUP = 256
+
+Progress = Callable[[int, int], None]  # (done, total)
+
+
+@dataclass
+class ExportedFile:
+    name: str
+    records: int
+    bytes: int
+    sha256: str
+
+
+@dataclass
+class ExportResult:
+    format: str
+    campaign: str
+    items: int
+    left_out: dict[str, int]
+    files: list[ExportedFile] = field(default_factory=list)
+
+    def summary(self) -> str:
+        left = ", ".join(f"{n} {why}" for why, n in self.left_out.items()) or "nothing"
+        return f"{self.items} items exported ({', '.join(f.name for f in self.files)}); left out: {left}"
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def release_record(record: ExportRecord) -> RichHFRecord:
+    return RichHFRecord(
+        filename=record.filename,
+        artifact_score=record.normalised["plausibility"],
+        misalignment_score=record.normalised["alignment"],
+        aesthetics_score=record.normalised["aesthetics"],
+        overall_score=record.normalised["overall"],
+        artifact_map_png=record.implausibility_png,
+        misalignment_map_png=record.misalignment_png,
+        prompt_misalignment_label=record.prompt_misalignment_label,
+    )
+
+
+def _write_tfrecord(campaign: Campaign, tmp: Path, progress: Progress, total: int) -> list[tuple[str, int]]:
+    written = []
+    done = 0
+    for split in SPLIT_ORDER:
+        name = f"{split}.tfrecord"
+        with TFRecordWriter(tmp / name) as writer:
+            for record in iter_export_records(campaign, splits=(split,)):
+                writer.write_example(release_record(record).to_features())
+                done += 1
+                progress(done, total)
+            written.append((name, writer.count))
+    return written
+
+
+PARQUET_SCHEMA = pa.schema(
+    [
+        ("item_id", pa.int64()),
+        ("filename", pa.string()),
+        ("prompt", pa.string()),
+        ("words", pa.list_(pa.string())),
+        ("split", pa.string()),
+        ("category", pa.string()),
+        ("photorealistic", pa.bool_()),
+        ("source_id", pa.string()),
+        ("image_path", pa.string()),
+        ("image", pa.binary()),
+        *[(f"{s}_mean", pa.float64()) for s in SCORE_FIELDS],
+        *[(f"{s}_score", pa.float64()) for s in SCORE_FIELDS],
+        ("n_raters", pa.int32()),
+        ("word_votes", pa.list_(pa.int32())),
+        ("prompt_misalignment_label", pa.string()),
+        ("tagged_target", pa.string()),
+        ("artifact_map", pa.binary()),
+        ("misalignment_map", pa.binary()),
+        ("origin", pa.string()),
+    ]
+)
+
+
+def _parquet_row(record: ExportRecord, include_image: bool, read_image: Callable[[str], bytes]) -> dict:
+    return {
+        "item_id": record.item_id,
+        "filename": record.filename,
+        "prompt": record.prompt,
+        "words": record.words,
+        "split": record.split,
+        "category": record.category,
+        "photorealistic": record.photorealistic,
+        "source_id": record.source_id,
+        "image_path": record.image_name,
+        "image": read_image(record.image_name) if include_image else None,
+        **{f"{s}_mean": record.raw_mean[s] for s in SCORE_FIELDS},
+        **{f"{s}_score": record.normalised[s] for s in SCORE_FIELDS},
+        "n_raters": record.n_raters,
+        "word_votes": record.word_votes,
+        "prompt_misalignment_label": record.prompt_misalignment_label,
+        "tagged_target": record.tagged_target,
+        "artifact_map": record.implausibility_png,
+        "misalignment_map": record.misalignment_png,
+        "origin": record.origin,
+    }
+
+
+def _write_parquet(
+    campaign: Campaign, tmp: Path, progress: Progress, total: int, include_image: bool
+) -> list[tuple[str, int]]:
+    from django.core.files.storage import default_storage
+
+    def read_image(name: str) -> bytes:
+        with default_storage.open(name, "rb") as handle:
+            return handle.read()
+
+    name = "richhf.parquet"
+    count = 0
+    rows: list[dict] = []
+    with pq.ParquetWriter(tmp / name, PARQUET_SCHEMA, compression="zstd") as writer:
+        for record in iter_export_records(campaign):
+            rows.append(_parquet_row(record, include_image, read_image))
+            count += 1
+            if len(rows) >= PARQUET_ROW_GROUP:
+                writer.write_table(pa.Table.from_pylist(rows, schema=PARQUET_SCHEMA))
+                rows.clear()
+            progress(count, total)
+        if rows:
+            writer.write_table(pa.Table.from_pylist(rows, schema=PARQUET_SCHEMA))
+    return [(name, count)]
+
+
+def _write_jsonl(campaign: Campaign, tmp: Path, progress: Progress, total: int) -> list[tuple[str, int]]:
+    name = "annotations.jsonl"
+    count = 0
+    with (tmp / name).open("w", encoding="utf-8") as handle:
+        for row in iter_raw_annotations(campaign):
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+            count += 1
+            progress(count, total)
+    return [(name, count)]
+
+
+def _distinct_items_in_jsonl(path: Path) -> int:
+    # Rows come ordered by item, so counting changes of item_id needs no set of all ids.
+    items, last = 0, None
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            item_id = json.loads(line)["item_id"]
+            if item_id != last:
+                items, last = items + 1, item_id
+    return items
+
+
+def export_campaign(
+    *,
+    campaign: Campaign,
+    fmt: str,
+    out_dir: Path,
+    progress: Progress | None = None,
+    include_image_bytes: bool = False,
+) -> ExportResult:
+    """Writes the export into out_dir (created if needed) and returns what was written.
+
+    Files appear in out_dir only once all of them are complete; other files already in
+    out_dir are left alone.
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    progress = progress or (lambda done, total: None)
+    plan = export_plan(campaign)
+    if fmt == "jsonl":
+        from annotation.models import Annotation
+
+        total = Annotation.objects.filter(item__campaign=campaign).count()
+    else:
+        total = plan.exportable
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=out_dir))
+    try:
+        if fmt == "tfrecord":
+            written = _write_tfrecord(campaign, tmp, progress, total)
+        elif fmt == "parquet":
+            written = _write_parquet(campaign, tmp, progress, total, include_image_bytes)
+        else:
+            written = _write_jsonl(campaign, tmp, progress, total)
+        files = [
+            ExportedFile(name=name, records=n, bytes=(tmp / name).stat().st_size, sha256=sha256_of(tmp / name))
+            for name, n in written
+        ]
+        result = ExportResult(
+            format=fmt,
+            campaign=campaign.name,
+            items=_distinct_items_in_jsonl(tmp / written[0][0]) if fmt == "jsonl" else sum(f.records for f in files),
+            # Raw answers include incomplete items: nothing is left out of a JSONL export.
+            left_out={} if fmt == "jsonl" else plan.left_out,
+            files=files,
+        )
+        manifest = {
+            **asdict(result),
+            "created_at": timezone.now().isoformat(),
+            "campaign_settings": {
+                "raters_per_item": campaign.raters_per_item,
+                "radius_fraction": campaign.radius_fraction,
+                "heatmap_size": [campaign.heatmap_width, campaign.heatmap_height],
+            },
+            "score_mapping": RELEASE_SCORES if fmt == "tfrecord" else None,
+        }
+        (tmp / f"manifest-{fmt}.json").write_text(json.dumps(manifest, indent=2))
+        for name, _ in written:
+            os.replace(tmp / name, out_dir / name)
+        os.replace(tmp / f"manifest-{fmt}.json", out_dir / f"manifest-{fmt}.json")
+        return result
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
