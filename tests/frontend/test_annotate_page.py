@@ -63,6 +63,16 @@ def counts(page) -> tuple[int, int]:
     return int(page.text_content("#count-implausible")), int(page.text_content("#count-misaligned"))
 
 
+def assert_fits(page, width: int, height: int) -> None:
+    """No page scrolling, and every control a rater needs is on screen without scrolling."""
+    size = page.evaluate("() => [document.documentElement.scrollWidth, document.documentElement.scrollHeight]")
+    assert size[0] <= width and size[1] <= height, size
+    for selector in ["#canvas", "#tool-misaligned", ".chip >> nth=-1", "#overall-5", "#submit", "#skip", "#open-guidelines"]:
+        box = page.locator(selector).bounding_box()
+        assert box and box["x"] >= 0 and box["y"] >= 0, selector
+        assert box["x"] + box["width"] <= width and box["y"] + box["height"] <= height, (selector, box)
+
+
 def assert_points_match(stored: list[list[float]], expected: list[tuple[int, int]]) -> None:
     assert len(stored) == len(expected), (stored, expected)
     got = sorted((x * W, y * H) for x, y in stored)
@@ -87,6 +97,7 @@ def test_rater_annotates_with_precise_points_words_and_keyboard_scores(live_serv
     wait_ready(page)
     assert page.locator(".chip").all_text_contents() == first.words
     shot(page, "01-item-loaded-1280x720")
+    assert_fits(page, 1280, 720)
     assert page.is_disabled("#submit")
 
     # 1280x720, fitted: two red points, one blue, then a stray red one removed by clicking it.
@@ -138,6 +149,7 @@ def test_rater_annotates_with_precise_points_words_and_keyboard_scores(live_serv
     page.keyboard.press("b")
     click_pixels(page, [(560, 440)])
     shot(page, "04-fitted-1920x1080")
+    assert_fits(page, 1920, 1080)
     page.keyboard.press("+")
     page.keyboard.press("+")
     next_frames(page)

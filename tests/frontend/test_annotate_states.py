@@ -122,6 +122,18 @@ def test_guidelines_and_lease_warning(live_server, page, shot, raters, make_item
     login(page, live_server.url, "r1")
     wait_ready(page)
 
+    # Keyboard alone: the image has focus after loading; arrows move a crosshair, Space
+    # toggles a point under it.
+    assert page.evaluate("() => document.activeElement.id") == "canvas"
+    for key in ["ArrowRight", "Shift+ArrowDown", "Space"]:
+        page.keyboard.press(key)
+    expect(page.locator("#count-implausible")).to_have_text("1")
+    page.keyboard.press("Space")
+    expect(page.locator("#count-implausible")).to_have_text("0")
+    page.keyboard.press("b")
+    page.keyboard.press("Space")
+    expect(page.locator("#count-misaligned")).to_have_text("1")
+
     page.keyboard.press("?")
     dialog = page.locator("#guidelines")
     expect(dialog).to_be_visible()

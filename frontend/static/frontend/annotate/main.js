@@ -57,6 +57,7 @@ function hideMessage() {
 
 function showAlert(message, { errors = {}, kind = "error", action = null } = {}) {
   const box = $("alert");
+  delete box.dataset.lease;
   box.replaceChildren();
   box.className = kind === "info" ? "alert info" : "alert";
   const p = document.createElement("div");
@@ -85,6 +86,7 @@ function showAlert(message, { errors = {}, kind = "error", action = null } = {})
 }
 
 function hideAlert() {
+  delete $("alert").dataset.lease;
   $("alert").hidden = true;
   $("alert").replaceChildren();
 }
@@ -298,6 +300,8 @@ async function submit() {
 function reportActionError(err, what) {
   if (err.code === "lease_expired") {
     page.expired = true;
+    page.expiresAt = Date.now();
+    updateCountdown();
     showAlert(`${what}: ${err.message}`, { action: { label: "Load the next item", run: () => loadNext() } });
   } else {
     showAlert(`${what}: ${err.message} Your points, words and scores are still here.`, { errors: err.errors });
@@ -355,7 +359,6 @@ async function heartbeat() {
     if (page.assignment !== assignment) return;
     page.expiresAt = sentAt + page.leaseMs;
     page.expired = false;
-    if (!$("alert").hidden && $("alert").dataset.lease) hideAlert();
   } catch (err) {
     if (page.assignment !== assignment) return;
     if (err.code === "lease_expired" || err.status === 409) {
@@ -385,9 +388,17 @@ function updateCountdown() {
   $("lease-countdown").textContent = left > 0 ? fmt(left) : "expired";
   lease.classList.toggle("warn", left > 0 && left < WARN_BEFORE_MS);
   lease.classList.toggle("expired", left <= 0);
-  if (left > 0 && left < WARN_BEFORE_MS && $("alert").hidden) {
-    showAlert(`This item stays reserved for you for ${fmt(left)}. Move the mouse or press a key to keep it.`, { kind: "info" });
+  const warning = left < WARN_BEFORE_MS && !page.expired;
+  if (warning && ($("alert").hidden || $("alert").dataset.lease)) {
+    showAlert(
+      left > 0
+        ? `This item stays reserved for you for ${fmt(left)}. Press a key or click to keep it.`
+        : "Your reservation of this item has lapsed. Press a key or click to renew it, if nobody else took it.",
+      { kind: "info" },
+    );
     $("alert").dataset.lease = "1";
+  } else if (!warning && $("alert").dataset.lease) {
+    hideAlert();
   }
 }
 
@@ -397,7 +408,7 @@ function tick() {
     const since = Date.now() - page.lastBeat;
     const active = Date.now() - page.lastActivity < IDLE_AFTER_MS;
     const beatEvery = Math.min(60 * 1000, page.leaseMs / 4);
-    if (active && since > beatEvery) heartbeat();
+    if (active && !page.expired && since > beatEvery) heartbeat();
   }
   updateCountdown();
 }
