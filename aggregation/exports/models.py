@@ -53,7 +53,9 @@ class ExportJob(models.Model):
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="export_jobs")
     format = models.CharField(max_length=10, choices=Format.choices)
-    include_image_bytes = models.BooleanField(default=False, help_text="Parquet only: embed image bytes instead of paths.")
+    include_image_bytes = models.BooleanField(
+        default=False, help_text="Parquet only: embed image bytes instead of paths."
+    )
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     progress = models.FloatField(default=0.0, help_text="0..1")

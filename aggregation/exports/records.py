@@ -13,6 +13,7 @@ from django.db.models import Q
 from annotation.models import SCORE_FIELDS, Annotation, Campaign, Item, Split
 
 from ..models import ItemAggregate
+from .models import ImportedLabel
 from ..services.aggregates import settings_fingerprint
 
 SPLIT_ORDER = (Split.TRAIN, Split.DEV, Split.TEST)
@@ -71,8 +72,6 @@ def _current_aggregates(campaign: Campaign):
 
 
 def _imported(campaign: Campaign):
-    from ..models import ImportedLabel
-
     return ImportedLabel.objects.filter(item__campaign=campaign)
 
 

@@ -129,7 +129,7 @@ def test_matches_the_definition_on_random_geometries():
         for x, y in points:
             dx = g.col_centres - x * w
             dy = g.row_centres - y * h
-            ref |= (dy * dy)[:, None] + (dx * dx)[None, :] <= g.radius**2
+            ref |= (dx * dx)[None, :] <= (g.radius * g.radius - dy * dy)[:, None]
         assert np.array_equal(got, ref), g
 
 

@@ -20,7 +20,7 @@ def expected_map(points_per_rater, geometry: RasterGeometry) -> np.ndarray:
         for x, y in points:
             dx = geometry.col_centres - x * geometry.image_width
             dy = geometry.row_centres - y * geometry.image_height
-            mask |= (dy * dy)[:, None] + (dx * dx)[None, :] <= geometry.radius**2
+            mask |= (dx * dx)[None, :] <= (geometry.radius * geometry.radius - dy * dy)[:, None]
         counts += mask
     return np.floor(counts * 255 / len(points_per_rater) + 0.5).astype(np.uint8)
 

@@ -71,10 +71,14 @@ class Command(BaseCommand):
         elapsed = time.perf_counter() - started
         self.stdout.write(f"{len(ids)} items in {elapsed:.1f} s ({len(ids) / elapsed:.0f} items/s)")
 
+    def _bar_stream(self):
+        # OutputWrapper appends a newline to every write, which breaks tqdm's in-place redraw.
+        return getattr(self.stderr, "_out", self.stderr)
+
     def _local(self, ids: list[int], *, force: bool, workers: int, chunk: int) -> tuple[int, int, int]:
         totals = [0, 0, 0]
         jobs = [(c, force) for c in _chunks(ids, chunk)]
-        bar = tqdm(total=len(ids), unit="item", file=self.stderr, disable=None)
+        bar = tqdm(total=len(ids), unit="item", file=self._bar_stream(), disable=None)
 
         def add(result: tuple[int, int, int]) -> None:
             for i, n in enumerate(result):
@@ -102,7 +106,7 @@ class Command(BaseCommand):
             aggregate_item.delay(item_id, force=force)
         done = 0
         deadline = time.monotonic() + timeout
-        with tqdm(total=len(ids), unit="item", file=self.stderr, disable=None) as bar:
+        with tqdm(total=len(ids), unit="item", file=self._bar_stream(), disable=None) as bar:
             while done < len(ids):
                 now_done = ItemAggregate.objects.filter(item_id__in=ids, computed_at__gte=since).count()
                 bar.update(now_done - done)

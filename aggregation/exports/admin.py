@@ -1,0 +1,63 @@
+from django.contrib import admin, messages
+from django.urls import reverse
+from django.utils.html import format_html
+
+from annotation.admin import CampaignAdmin
+
+from . import services
+from .models import ExportJob, ImportedLabel
+
+
+@admin.register(ExportJob)
+class ExportJobAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "campaign",
+        "format",
+        "status",
+        "progress_percent",
+        "items_exported",
+        "download",
+        "sha256",
+        "created_at",
+    ]
+    list_filter = ["status", "format", "campaign"]
+    readonly_fields = [f.name for f in ExportJob._meta.fields] + ["download"]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # started from the campaign list's actions, so they run as jobs
+
+    @admin.display(description="progress")
+    def progress_percent(self, obj: ExportJob) -> str:
+        return f"{obj.progress:.0%}"
+
+    @admin.display(description="download")
+    def download(self, obj: ExportJob) -> str:
+        if obj.status != ExportJob.Status.SUCCEEDED:
+            return "-"
+        return format_html('<a href="{}">zip</a>', reverse("exports:download", args=[obj.pk]))
+
+
+@admin.register(ImportedLabel)
+class ImportedLabelAdmin(admin.ModelAdmin):
+    list_display = ["item", "filename", "plausibility", "alignment", "aesthetics", "overall", "source"]
+    raw_id_fields = ["item"]
+    search_fields = ["filename"]
+
+
+def _export_action(fmt: str):
+    def action(modeladmin, request, queryset):
+        for campaign in queryset:
+            job = services.export_job_create(campaign=campaign, fmt=fmt, requested_by=request.user)
+            url = reverse("admin:exports_exportjob_change", args=[job.pk])
+            messages.info(
+                request,
+                format_html('Export {} of {} queued: <a href="{}">follow its progress</a>.', fmt, campaign, url),
+            )
+
+    action.__name__ = f"export_{fmt}"
+    action.short_description = f"Export as {fmt} (background job)"
+    return action
+
+
+CampaignAdmin.actions = [*(CampaignAdmin.actions or []), *(_export_action(f) for f in ("tfrecord", "parquet", "jsonl"))]

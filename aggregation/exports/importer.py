@@ -1,0 +1,268 @@
+"""Import of release TFRecord files (public RichHF-18K or our own exports).
+
+Every record is checked before anything is written: framing and CRCs, the eight features,
+a prompt for its filename, the number of word labels against the prompt's words, decodable
+heatmaps, an image file. A bad record is reported as FILE#INDEX: reason and skipped; each
+good record is written in its own transaction (item + ground truth + files), so nothing is
+ever half-written.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import struct
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.utils import timezone
+
+from annotation.errors import ApplicationError
+from annotation.models import Campaign, Item, Split
+from annotation.services import ItemInput, item_create
+from modeling.data.release import RichHFRecord, decode_heatmap_png, encode_heatmap_png
+from modeling.data.tfrecord import decode_example, masked_crc32c
+from modeling.text import labels_to_misaligned_indices, split_prompt_words, tagged_target
+
+from .models import ImportedLabel
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif"}
+
+
+@dataclass
+class ImportReport:
+    imported: int = 0
+    already_present: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return f"{self.imported} imported, {self.already_present} already present, {len(self.problems)} problems"
+
+
+class PromptsError(ValueError):
+    pass
+
+
+def load_prompts(path: Path) -> dict[str, str]:
+    """(filename or id) -> caption, from CSV, JSONL or Parquet. Keys are stored both as given
+    and as the base name without extension, so either form matches a record's filename."""
+    if not path.is_file():
+        raise PromptsError(f"{path}: no such prompts file")
+    suffix = path.suffix.lower()
+    rows: Iterator[tuple[str, dict]]
+    if suffix == ".csv":
+
+        def csv_rows():
+            with path.open(encoding="utf-8", newline="") as handle:
+                reader = csv.DictReader(handle)
+                for row in reader:
+                    yield f"{path}:{reader.line_num}", row
+
+        rows = csv_rows()
+    elif suffix == ".jsonl":
+
+        def jsonl_rows():
+            with path.open(encoding="utf-8") as handle:
+                for line_no, line in enumerate(handle, start=1):
+                    if not line.strip():
+                        continue
+                    try:
+                        row = json.loads(line)
+                    except json.JSONDecodeError as exc:
+                        raise PromptsError(f"{path}:{line_no}: not valid JSON ({exc.msg})") from exc
+                    yield f"{path}:{line_no}", row
+
+        rows = jsonl_rows()
+    elif suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        def parquet_rows():
+            table = pq.ParquetFile(path)
+            index = 0
+            for batch in table.iter_batches(batch_size=4096):
+                for row in batch.to_pylist():
+                    index += 1
+                    yield f"{path}#row{index}", row
+
+        rows = parquet_rows()
+    else:
+        raise PromptsError(f"{path}: prompts must be a .csv, .jsonl or .parquet file")
+    prompts: dict[str, str] = {}
+    for where, row in rows:
+        key = str(row.get("filename") or row.get("file_name") or row.get("id") or row.get("image_id") or "").strip()
+        caption = row.get("caption") or row.get("prompt")
+        if not key or caption is None:
+            raise PromptsError(f"{where}: needs a filename (or id) and a caption (or prompt)")
+        prompts[key] = str(caption)
+        prompts.setdefault(Path(key).stem, str(caption))
+    return prompts
+
+
+def index_images(folder: Path) -> dict[str, Path]:
+    """Base name without extension -> image path (the release matches images by base name)."""
+    if not folder.is_dir():
+        raise PromptsError(f"{folder}: no such images folder")
+    return {p.stem: p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES}
+
+
+def iter_framed(path: Path) -> Iterator[tuple[int, bytes | None, str | None]]:
+    """(index, payload or None, problem or None). A bad data CRC skips one record and goes
+    on (the framing is intact); a bad length CRC or a truncation ends the file."""
+    with path.open("rb") as handle:
+        index = 0
+        while True:
+            header = handle.read(12)
+            if not header:
+                return
+            if len(header) < 12:
+                yield index, None, f"truncated record header ({len(header)} of 12 bytes); rest of file ignored"
+                return
+            (length,) = struct.unpack("<Q", header[:8])
+            if masked_crc32c(header[:8]) != struct.unpack("<I", header[8:])[0]:
+                yield index, None, "length CRC mismatch; rest of file ignored"
+                return
+            data = handle.read(length)
+            footer = handle.read(4)
+            if len(data) < length or len(footer) < 4:
+                yield index, None, f"truncated record ({len(data)} of {length} bytes); rest of file ignored"
+                return
+            if masked_crc32c(data) != struct.unpack("<I", footer)[0]:
+                yield index, None, "data CRC mismatch (corrupt record skipped)"
+            else:
+                yield index, data, None
+            index += 1
+
+
+def _split_of(path: Path) -> str:
+    stem = path.stem.lower()
+    for split in Split.values:
+        if stem == split or stem.startswith(f"{split}.") or stem.startswith(f"{split}-") or stem.endswith(f"_{split}"):
+            return split
+    return Split.TRAIN
+
+
+def _check_map(png: bytes, feature: str) -> np.ndarray:
+    try:
+        array = decode_heatmap_png(png)
+    except Exception as exc:  # noqa: BLE001 - any decoder failure is the record's problem
+        raise ValueError(f"{feature} is not a decodable image ({exc})") from exc
+    if array.ndim != 2:
+        raise ValueError(f"{feature} must be a grayscale image")
+    return array
+
+
+@dataclass
+class _Checked:
+    record: RichHFRecord
+    prompt: str
+    words: list[str]
+    misaligned: list[int]
+    image: Path
+    maps: tuple[bytes, bytes]
+
+
+def _check(data: bytes, prompts: dict[str, str], images: dict[str, Path]) -> _Checked:
+    try:
+        record = RichHFRecord.from_features(decode_example(data))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"not a release record: {exc}") from exc
+    prompt = prompts.get(record.filename) or prompts.get(record.image_id)
+    if prompt is None:
+        raise ValueError(f"no prompt for {record.filename!r} in the prompts file")
+    words = split_prompt_words(prompt)
+    misaligned = labels_to_misaligned_indices(record.prompt_misalignment_label, len(words))
+    image = images.get(record.image_id)
+    if image is None:
+        raise ValueError(f"no image named {record.image_id}.* in the images folder")
+    for name, value in record.scores().items():
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"{name} score {value} is outside [0, 1]")
+    maps = []
+    for feature, png in (("artifact_map", record.artifact_map_png), ("misalignment_map", record.misalignment_map_png)):
+        # Stored as canonical 8-bit grayscale PNG: pixel-identical to what the record held.
+        maps.append(encode_heatmap_png(_check_map(png, feature)))
+    return _Checked(record, prompt, words, misaligned, image, (maps[0], maps[1]))
+
+
+def _write(campaign: Campaign, checked: _Checked, split: str, source: str) -> bool:
+    """Creates item + label; returns False when the item already has ground truth."""
+    record = checked.record
+    item, created = item_create(
+        campaign=campaign,
+        data=ItemInput(
+            image_bytes=checked.image.read_bytes(),
+            filename=checked.image.name,
+            prompt=checked.prompt,
+            source_id=record.filename,
+            split=split,
+        ),
+    )
+    if not created and ImportedLabel.objects.filter(item=item).exists():
+        return False
+    label = ImportedLabel(
+        item=item,
+        filename=record.filename,
+        plausibility=record.artifact_score,
+        alignment=record.misalignment_score,
+        aesthetics=record.aesthetics_score,
+        overall=record.overall_score,
+        prompt_misalignment_label=record.prompt_misalignment_label,
+        tagged_target=tagged_target(checked.words, checked.misaligned),
+        source=source[:500],
+    )
+    stem = item.content_hash
+    saved: list = []
+    try:
+        label.implausibility_map.save(
+            f"{campaign.pk}/{stem}-implausibility.png", ContentFile(checked.maps[0]), save=False
+        )
+        saved.append(label.implausibility_map)
+        label.misalignment_map.save(f"{campaign.pk}/{stem}-misalignment.png", ContentFile(checked.maps[1]), save=False)
+        saved.append(label.misalignment_map)
+        with transaction.atomic():
+            label.save()
+            # Imported items are already labelled: they never enter the raters' queue.
+            Item.objects.filter(pk=item.pk, completed_at__isnull=True).update(completed_at=timezone.now())
+    except BaseException:
+        for field_file in saved:
+            field_file.storage.delete(field_file.name)
+        if created:
+            item.image.storage.delete(item.image.name)
+            item.delete()
+        raise
+    return True
+
+
+def import_release(
+    *,
+    campaign: Campaign,
+    tfrecords: list[Path],
+    images_dir: Path,
+    prompts_path: Path,
+    progress: Callable[[int], None] | None = None,
+) -> ImportReport:
+    prompts = load_prompts(prompts_path)
+    images = index_images(images_dir)
+    report = ImportReport()
+    for path in tfrecords:
+        split = _split_of(path)
+        for index, data, problem in iter_framed(path):
+            where = f"{path}#{index}"
+            if progress:
+                progress(1)
+            if problem:
+                report.problems.append(f"{where}: {problem}")
+                continue
+            try:
+                checked = _check(data, prompts, images)
+                if _write(campaign, checked, split, where):
+                    report.imported += 1
+                else:
+                    report.already_present += 1
+            except (ValueError, ApplicationError) as exc:
+                report.problems.append(f"{where}: {getattr(exc, 'message', None) or exc}")
+    return report

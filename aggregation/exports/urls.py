@@ -1,0 +1,11 @@
+from django.urls import path
+
+from . import apis
+
+app_name = "exports"
+
+urlpatterns = [
+    path("campaigns/<int:campaign_id>/exports/", apis.CampaignExportsApi.as_view(), name="campaign-exports"),
+    path("exports/<int:job_id>/", apis.ExportJobApi.as_view(), name="job"),
+    path("exports/<int:job_id>/download/", apis.ExportDownloadApi.as_view(), name="download"),
+]
