@@ -13,8 +13,8 @@ from django.db.models import Q
 from annotation.models import SCORE_FIELDS, Annotation, Campaign, Item, Split
 
 from ..models import ItemAggregate
-from .models import ImportedLabel
 from ..services.aggregates import settings_fingerprint
+from .models import ImportedLabel
 
 SPLIT_ORDER = (Split.TRAIN, Split.DEV, Split.TEST)
 CHUNK = 500
