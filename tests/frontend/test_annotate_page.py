@@ -204,6 +204,8 @@ def test_rater_annotates_with_precise_points_words_and_keyboard_scores(live_serv
     assert page.locator(".chip").all_text_contents() == second.words
     assert page.locator("input[type=radio]:checked").count() == 0
     expect(page.locator("#done-today")).to_have_text("1")
+    expect(page.locator("#remaining")).to_have_text("1")  # this item; nothing else is left for r1
+    expect(page.locator("#campaign-left")).to_have_text("2")  # both items still need two more raters
     metrics = page.evaluate("() => window.richhf.metrics")
     shot(page, "07-next-item-1920x1080")
     weight = page.evaluate(

@@ -432,7 +432,8 @@ async function refreshProgress() {
     $("done-today").textContent = p.done_today;
     page.remainingForMe = p.remaining_for_me;
     updateRemaining();
-    $("remaining").parentElement.title = `${p.campaign_items_remaining} items in the campaign still need raters; you have done ${p.done_total} in all.`;
+    $("campaign-left").textContent = p.campaign_items_remaining;
+    $("done-today").parentElement.title = `You have done ${p.done_total} in this campaign in all.`;
   } catch {
     /* progress is informative only */
   }
