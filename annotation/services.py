@@ -268,6 +268,11 @@ def assignment_heartbeat(*, assignment_id: int, rater, now=None) -> Assignment:
     assignment.expires_at = _lease_expiry(assignment.item.campaign, now)
     assignment.finished_at = None
     assignment.save(update_fields=["state", "expires_at", "finished_at"])
+    # The rater's preloaded (lookahead) lease lives as long as the one they work on, so a
+    # long item never costs them the image already loaded for the next one.
+    Assignment.objects.filter(
+        rater=rater, item__campaign=assignment.item.campaign, state=AssignmentState.LEASED, expires_at__gt=now
+    ).exclude(pk=assignment.pk).update(expires_at=assignment.expires_at)
     return assignment
 
 

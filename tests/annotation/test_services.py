@@ -254,3 +254,15 @@ def test_lookahead_holds_one_more_lease_and_promotes_it_after_submit(raters, mak
     assert after.assignment.item == second and [a.item for a in after.upcoming] == [third]
     with pytest.raises(ApplicationError):
         assignment_next(rater=r1, campaign=campaign, lookahead=5)
+
+
+def test_heartbeat_also_keeps_the_preloaded_lease_alive(raters, make_item):
+    campaign, (r1, _, _) = raters
+    make_item(campaign)
+    make_item(campaign)
+    t0 = timezone.now()
+    result = assignment_next(rater=r1, campaign=campaign, lookahead=1, now=t0)
+    t1 = t0 + timedelta(minutes=campaign.lease_minutes - 1)
+    assignment_heartbeat(assignment_id=result.assignment.pk, rater=r1, now=t1)
+    upcoming = Assignment.objects.get(pk=result.upcoming[0].pk)
+    assert upcoming.expires_at == t1 + timedelta(minutes=campaign.lease_minutes)
