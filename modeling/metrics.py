@@ -286,11 +286,13 @@ def evaluate_keywords(generated: Sequence[str], targets: Sequence[str]) -> Keywo
 
 @dataclass
 class ScoreMetrics:
-    """PLCC and SRCC for one score type over a split."""
+    """PLCC and SRCC for one score type over a split (plus MSE, which, unlike the
+    correlations, is defined for a constant predictor such as the mean-score baseline)."""
 
     plcc: float | None
     srcc: float | None
     n: int
+    mse: float | None = None
 
 
 @dataclass
@@ -323,7 +325,10 @@ class EvaluationReport:
 
 def evaluate_scores(preds: Sequence[float], truths: Sequence[float]) -> ScoreMetrics:
     """PLCC and SRCC of one score type."""
-    return ScoreMetrics(plcc(preds, truths), srcc(preds, truths), len(truths))
+    p = np.asarray(preds, dtype=np.float64)
+    t = np.asarray(truths, dtype=np.float64)
+    mse = float(((p - t) ** 2).mean()) if t.size else None
+    return ScoreMetrics(plcc(p, t), srcc(p, t), len(t), mse)
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
@@ -344,7 +349,7 @@ def format_report(reports: dict[str, EvaluationReport]) -> str:
         lines.append("Scores")
         row("", names)
         for task in first.scores:
-            for metric in ("plcc", "srcc"):
+            for metric in ("plcc", "srcc", "mse"):
                 row(
                     f"  {task} {metric.upper()}",
                     [
