@@ -97,7 +97,7 @@ def test_seed_demo_is_repeatable_and_has_mismatched_prompts(capsys):
     assert campaign.raters.count() == 3
     assert {"train", "dev"} <= set(campaign.items.values_list("split", flat=True))
     coffee = campaign.items.get(source_id="coffee.png")
-    assert "red" in coffee.words  # the cup in the photo is white: a real keyword task
+    assert "blue" in coffee.words  # the cup in the photo is red: a real keyword task
     out = capsys.readouterr().out
     assert "rater1" in out and "admin" in out
 

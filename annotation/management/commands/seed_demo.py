@@ -20,17 +20,18 @@ DATA_DIR = Path(skimage.__file__).parent / "data"
 DEMO_ITEMS: list[tuple[str, str, str, bool]] = [
     ("astronaut.png", "A portrait of a smiling astronaut in a white spacesuit in front of an American flag", "people", True),
     ("chelsea.png", "A ginger tabby cat looking to the side, close-up photo", "animals", True),
-    # MISMATCH: the cup is white, and there is no spoon or croissant.
-    ("coffee.png", "A red cup of coffee with a silver spoon and a croissant on a saucer", "food", True),
-    ("rocket.jpg", "A rocket standing on the launch pad at night under a starry sky", "vehicles", True),  # MISMATCH: daytime
-    ("motorcycle_left.png", "A red motorcycle parked in a studio, side view", "vehicles", True),
+    # MISMATCH: the cup and saucer are red, and there is no croissant.
+    ("coffee.png", "A blue cup of coffee with a croissant on a white saucer", "food", True),
+    # MISMATCH: one rocket, at dusk under floodlights.
+    ("rocket.jpg", "Three rockets on a launch pad in bright daylight", "vehicles", True),
+    ("motorcycle_left.png", "A red motorcycle parked in a garage, side view", "vehicles", True),
     ("camera.png", "A black and white photo of a man with a camera on a tripod", "people", True),
-    ("horse.png", "A silhouette of a galloping horse with two riders", "animals", False),  # MISMATCH: no riders
+    ("horse.png", "A silhouette of a galloping horse with two riders", "animals", False),  # MISMATCH: standing, no riders
     ("coins.png", "Twenty-four old coins arranged in a grid on a dark background", "objects", True),
     ("hubble_deep_field.jpg", "Deep space photograph full of colourful galaxies", "space", True),
     ("retina.jpg", "A blue eye seen from the front with long eyelashes", "medical", True),  # MISMATCH: a retina scan
     ("brick.png", "A clean wall of grey bricks with white mortar", "textures", True),
-    ("grass.png", "A field of green grass with three yellow flowers", "nature", True),  # MISMATCH: no flowers, grey
+    ("grass.png", "A field of green grass with three yellow flowers", "nature", True),  # MISMATCH: grey, no flowers
 ]
 
 DEMO_USERS: list[tuple[str, str, str]] = [
