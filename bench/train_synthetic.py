@@ -1,0 +1,142 @@
+"""Synthetic RAHF benchmark: train the tiny config on CPU for a few minutes, then print the
+paper's metric table for the model beside the trivial baselines, in the same run.
+
+    .venv/bin/python bench/train_synthetic.py --minutes 5 --out build/bench-modeling
+
+Steps: generate (or reuse) a synthetic export in the release format, train with
+``modeling.train``, evaluate the best dev checkpoint on the test split with
+``modeling.evaluate`` (model + mean score / all-zero map / centre prior / no word
+misaligned), and measure training steps/s and inference images/s. Writes
+``OUT/results.json`` and prints the table. Results are recorded in docs/performance-modeling.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script from anywhere
+    sys.path.insert(0, str(ROOT))
+
+from modeling.checkpoint import load_checkpoint  # noqa: E402
+from modeling.data.dataset import load_split  # noqa: E402
+from modeling.data.synthetic import generate_release  # noqa: E402
+from modeling.evaluate import baseline_reports, evaluate_predictions, predict_samples  # noqa: E402
+from modeling.metrics import MIT_EPS, format_report  # noqa: E402
+from modeling.train import build_parser, train  # noqa: E402
+
+
+def _beats(model: dict, baselines: dict) -> list[str]:
+    """Per task, whether the model beats every baseline that answers it (lines of text)."""
+    lines = []
+    for task, m in model["scores"].items():
+        b = baselines["mean score"]["scores"][task]
+        ok = m["mse"] < b["mse"] and (m["plcc"] or 0) > 0 and (m["srcc"] or 0) > 0
+        lines.append(
+            f"{'OK ' if ok else 'NO '} score {task}: MSE {m['mse']:.4f} vs mean-score {b['mse']:.4f}; "
+            f"PLCC {m['plcc'] or float('nan'):.3f} vs undefined"
+        )
+    for task, m in model["heatmaps"].items():
+        checks = []
+        for name in ("all-zero map", "centre prior"):
+            b = baselines[name]["heatmaps"][task]
+            mse_ok = m["mse_all"] <= b["mse_all"]
+            cc_ok = (m["cc"] or 0) > (b["cc"] or 0)
+            auc_ok = (m["auc_judd"] or 0) > (b["auc_judd"] or 0)
+            checks.append(mse_ok and cc_ok and auc_ok)
+            lines.append(
+                f"{'OK ' if mse_ok and cc_ok and auc_ok else 'NO '} heatmap {task} vs {name}: "
+                f"MSE {m['mse_all']:.5f} vs {b['mse_all']:.5f}; CC {m['cc'] or float('nan'):.3f} vs "
+                f"{b['cc'] if b['cc'] is not None else 'undef'}; AUC-Judd {m['auc_judd'] or float('nan'):.3f} vs "
+                f"{b['auc_judd'] if b['auc_judd'] is not None else 'undef'}"
+            )
+    k, b = model["keywords"], baselines["no word misaligned"]["keywords"]
+    ok = (k["pooled"]["f1"] or 0) > (b["pooled"]["f1"] or 0) and k["per_prompt"]["f1"] > b["per_prompt"]["f1"]
+    lines.append(
+        f"{'OK ' if ok else 'NO '} keywords: pooled F1 {k['pooled']['f1'] or 0:.3f} vs {b['pooled']['f1'] or 0:.3f}; "
+        f"per-prompt F1 {k['per_prompt']['f1']:.3f} vs {b['per_prompt']['f1']:.3f}"
+    )
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "build" / "bench-modeling")
+    parser.add_argument("--data", type=Path, default=None, help="export folder (default OUT/data, generated)")
+    parser.add_argument("--train-size", type=int, default=3000)
+    parser.add_argument("--dev-size", type=int, default=150)
+    parser.add_argument("--test-size", type=int, default=400)
+    parser.add_argument("--minutes", type=float, default=5.0, help="training wall-clock budget")
+    parser.add_argument("--variant", choices=("multihead", "augmented"), default="multihead")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--epochs", type=int, default=8, help="schedule length; --minutes may stop earlier")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    data = args.data or args.out / "data"
+    if not (data / "test.tfrecord").exists():
+        t0 = time.perf_counter()
+        generate_release(
+            data, splits={"train": args.train_size, "dev": args.dev_size, "test": args.test_size}, seed=args.seed
+        )
+        print(f"generated synthetic export in {time.perf_counter() - t0:.0f} s: {data}")
+    run = args.out / f"run-{args.variant}"
+    train_args = build_parser().parse_args(
+        [
+            "--data", str(data), "--out", str(run), "--config", "tiny", "--variant", args.variant,
+            "--epochs", str(args.epochs), "--batch-size", str(args.batch_size), "--lr", str(args.lr),
+            "--min-lr", str(args.lr / 20), "--warmup-steps", "50", "--weight-decay", "0.01",
+            "--max-minutes", str(args.minutes), "--seed", str(args.seed), "--eval-batch-size", "50",
+        ]
+    )  # fmt: skip
+    summary = train(train_args)
+    print(json.dumps({"train": summary}))
+
+    model, processor = load_checkpoint(run / "best")
+    test = load_split(data, "test")
+    train_samples = load_split(data, "train", check_images=False)
+    t0 = time.perf_counter()
+    predictions = predict_samples(model, processor, test, batch_size=50, progress=False)
+    infer_full = len(test) / (time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    predict_samples(model, processor, test, batch_size=50, progress=False, generate=False)
+    infer_heads = len(test) / (time.perf_counter() - t0)
+    reports = {f"RAHF tiny ({args.variant})": evaluate_predictions(predictions, test, kld_eps=MIT_EPS)}
+    reports |= baseline_reports(train_samples, test, size=model.config.heatmap_size, kld_eps=MIT_EPS)
+    table = format_report(reports)
+    results = {k: v.to_dict() for k, v in reports.items()}
+    verdict = _beats(results[next(iter(results))], results)
+    print(f"\nTest split: {len(test)} synthetic images; best dev checkpoint; KLD eps = MIT 2.2204e-16\n")
+    print(table)
+    print("\nModel vs baselines:")
+    print("\n".join(verdict))
+    perf = {
+        "device": "cpu",
+        "cpu": platform.processor() or platform.machine(),
+        "torch_threads": torch.get_num_threads(),
+        "train_steps_per_second": summary["steps_per_second"],
+        "train_samples_per_second": summary["train_samples_per_second"],
+        "batch_size": args.batch_size,
+        "steps": summary["steps"],
+        "inference_images_per_second_with_decoding": infer_full,
+        "inference_images_per_second_heads_only": infer_heads,
+    }
+    print("\nThroughput:", json.dumps(perf, indent=2))
+    (args.out / f"results-{args.variant}.json").write_text(
+        json.dumps({"reports": results, "perf": perf, "train": summary, "verdict": verdict, "table": table}, indent=2)
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
