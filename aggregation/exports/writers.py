@@ -81,17 +81,36 @@ def release_record(record: ExportRecord) -> RichHFRecord:
     )
 
 
-def _write_tfrecord(campaign: Campaign, tmp: Path, progress: Progress, total: int) -> list[tuple[str, int]]:
+def _write_tfrecord(
+    campaign: Campaign, tmp: Path, progress: Progress, total: int, with_images: bool = False
+) -> list[tuple[str, int]]:
+    """The release's three files; with_images adds images/<filename> and prompts.jsonl, the
+    layout modeling/ trains on (the release itself ships neither)."""
+    from django.core.files.storage import default_storage
+
     written = []
     done = 0
-    for split in SPLIT_ORDER:
-        name = f"{split}.tfrecord"
-        with TFRecordWriter(tmp / name) as writer:
-            for record in iter_export_records(campaign, splits=(split,)):
-                writer.write_example(release_record(record).to_features())
-                done += 1
-                progress(done, total)
-            written.append((name, writer.count))
+    prompts = (tmp / "prompts.jsonl").open("w", encoding="utf-8") if with_images else None
+    if with_images:
+        (tmp / "images").mkdir()
+    try:
+        for split in SPLIT_ORDER:
+            name = f"{split}.tfrecord"
+            with TFRecordWriter(tmp / name) as writer:
+                for record in iter_export_records(campaign, splits=(split,)):
+                    writer.write_example(release_record(record).to_features())
+                    if prompts is not None:
+                        with default_storage.open(record.image_name, "rb") as src:
+                            (tmp / "images" / Path(record.filename).name).write_bytes(src.read())
+                        prompts.write(json.dumps({"filename": record.filename, "caption": record.prompt}) + "\n")
+                    done += 1
+                    progress(done, total)
+                written.append((name, writer.count))
+    finally:
+        if prompts is not None:
+            prompts.close()
+    if with_images:
+        written.append(("prompts.jsonl", done))
     return written
 
 
@@ -198,6 +217,7 @@ def export_campaign(
     out_dir: Path,
     progress: Progress | None = None,
     include_image_bytes: bool = False,
+    with_images: bool = False,
 ) -> ExportResult:
     """Writes the export into out_dir (created if needed) and returns what was written.
 
@@ -218,7 +238,7 @@ def export_campaign(
     tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=out_dir))
     try:
         if fmt == "tfrecord":
-            written = _write_tfrecord(campaign, tmp, progress, total)
+            written = _write_tfrecord(campaign, tmp, progress, total, with_images)
         elif fmt == "parquet":
             written = _write_parquet(campaign, tmp, progress, total, include_image_bytes)
         else:
@@ -227,10 +247,15 @@ def export_campaign(
             ExportedFile(name=name, records=n, bytes=(tmp / name).stat().st_size, sha256=sha256_of(tmp / name))
             for name, n in written
         ]
+        if fmt == "tfrecord":
+            # Only the release files count as records; prompts.jsonl rides along.
+            files_for_count = [f for f in files if f.name.endswith(".tfrecord")]
+        else:
+            files_for_count = files
         result = ExportResult(
             format=fmt,
             campaign=campaign.name,
-            items=_distinct_items_in_jsonl(tmp / written[0][0]) if fmt == "jsonl" else sum(f.records for f in files),
+            items=_distinct_items_in_jsonl(tmp / written[0][0]) if fmt == "jsonl" else sum(f.records for f in files_for_count),
             # Raw answers include incomplete items: nothing is left out of a JSONL export.
             left_out={} if fmt == "jsonl" else plan.left_out,
             files=files,
@@ -248,6 +273,9 @@ def export_campaign(
         (tmp / f"manifest-{fmt}.json").write_text(json.dumps(manifest, indent=2))
         for name, _ in written:
             os.replace(tmp / name, out_dir / name)
+        if (tmp / "images").is_dir():
+            shutil.rmtree(out_dir / "images", ignore_errors=True)
+            os.replace(tmp / "images", out_dir / "images")
         os.replace(tmp / f"manifest-{fmt}.json", out_dir / f"manifest-{fmt}.json")
         return result
     finally:

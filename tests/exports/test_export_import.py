@@ -285,3 +285,16 @@ def test_background_export_job_with_a_real_worker(worker_media, annotated, make_
     download = admin.get(body["download_url"])
     blob = b"".join(download.streaming_content)
     assert hashlib.sha256(blob).hexdigest() == job.sha256 == download["X-Checksum-SHA256"]
+
+
+def test_tfrecord_export_with_images_is_what_modeling_trains_on(annotated, tmp_path):
+    from modeling.data.dataset import load_split
+
+    campaign, items = annotated
+    call_command("export_richhf", "--campaign", campaign.name, "--format", "tfrecord", "--out", str(tmp_path), "--with-images", "--no-progress")
+    train = load_split(tmp_path, "train")
+    assert len(train) == 4
+    sample = next(s for s in train if s.filename == items[0].source_id)
+    assert sample.prompt == items[0].prompt
+    assert sample.open_image().size == (items[0].width, items[0].height)
+    assert sample.misaligned_indices() == items[0].aggregate.misaligned_words

@@ -19,6 +19,10 @@ class Command(BaseCommand):
         parser.add_argument("--format", required=True, choices=FORMATS)
         parser.add_argument("--out", required=True, help="output folder (created if missing)")
         parser.add_argument("--image-bytes", action="store_true", help="parquet: embed image bytes, not paths")
+        parser.add_argument(
+            "--with-images", action="store_true",
+            help="tfrecord: also write images/<filename> and prompts.jsonl (the layout `python -m modeling.train --data` reads)",
+        )
         parser.add_argument("--no-progress", action="store_true")
 
     def handle(self, *args, **opts):
@@ -41,7 +45,7 @@ class Command(BaseCommand):
                 fmt=opts["format"],
                 out_dir=out,
                 progress=progress,
-                include_image_bytes=opts["image_bytes"],
+                include_image_bytes=opts["image_bytes"], with_images=opts["with_images"],
             )
         finally:
             bar.close()
