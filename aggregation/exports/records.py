@@ -97,22 +97,27 @@ def _read(field_file) -> bytes:
         return handle.read()
 
 
+def _item_fields(item: Item) -> dict:
+    return {
+        "item_id": item.pk,
+        "prompt": item.prompt,
+        "words": list(item.words),
+        "split": item.split,
+        "category": item.category,
+        "photorealistic": item.photorealistic,
+        "source_id": item.source_id,
+        "image_name": item.image.name,
+    }
+
+
 def iter_export_records(campaign: Campaign, *, splits: tuple[str, ...] = SPLIT_ORDER) -> Iterator[ExportRecord]:
     """Items with a current aggregate or imported ground truth, by split then item id."""
     for split in splits:
         aggregates = _current_aggregates(campaign).filter(item__split=split).select_related("item").order_by("item_id")
         for agg in aggregates.iterator(chunk_size=CHUNK):
-            item = agg.item
             yield ExportRecord(
-                item_id=item.pk,
-                filename=export_filename(item),
-                prompt=item.prompt,
-                words=list(item.words),
-                split=item.split,
-                category=item.category,
-                photorealistic=item.photorealistic,
-                source_id=item.source_id,
-                image_name=item.image.name,
+                **_item_fields(agg.item),
+                filename=export_filename(agg.item),
                 normalised={s: getattr(agg, f"{s}_normalised") for s in SCORE_FIELDS},
                 raw_mean={s: getattr(agg, f"{s}_mean") for s in SCORE_FIELDS},
                 word_votes=list(agg.word_votes),
@@ -131,17 +136,9 @@ def iter_export_records(campaign: Campaign, *, splits: tuple[str, ...] = SPLIT_O
             .order_by("item_id")
         )
         for label in imported.iterator(chunk_size=CHUNK):
-            item = label.item
             yield ExportRecord(
-                item_id=item.pk,
+                **_item_fields(label.item),
                 filename=label.filename,
-                prompt=item.prompt,
-                words=list(item.words),
-                split=item.split,
-                category=item.category,
-                photorealistic=item.photorealistic,
-                source_id=item.source_id,
-                image_name=item.image.name,
                 normalised={s: getattr(label, s) for s in SCORE_FIELDS},
                 raw_mean={s: None for s in SCORE_FIELDS},
                 word_votes=None,
