@@ -9,6 +9,11 @@ export RICHHF_VAR_DIR="${RICHHF_VAR_DIR:-$PWD/build/test-var}"
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1
 export PYTHONHASHSEED=0
 mkdir -p build/test-artifacts
+# Each pytest run gets test_richhf_<pid> (tests/conftest.py); drop those of runs that died.
+for db in $(psql -h 127.0.0.1 -U postgres -Atc "SELECT datname FROM pg_database WHERE datname ~ '^test_richhf_[0-9]+$'" 2>/dev/null); do
+  pid="${db##*_}"
+  kill -0 "$pid" 2>/dev/null || dropdb -h 127.0.0.1 -U postgres --if-exists "$db" || true
+done
 .venv/bin/python manage.py check --fail-level WARNING
 .venv/bin/python manage.py makemigrations --check --dry-run >/dev/null || {
   echo "ERROR: models and migrations disagree (run manage.py makemigrations)" >&2; exit 1; }
