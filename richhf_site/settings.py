@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "annotation",
     "aggregation",
     "aggregation.exports",
+    "aggregation.dashboard",
     "frontend",
 ]
 
@@ -175,6 +176,11 @@ CELERY_BEAT_SCHEDULE = {
     "reconcile-aggregates": {
         "task": "aggregation.reconcile",
         "schedule": timedelta(seconds=int(os.environ.get("RICHHF_RECONCILE_EVERY_S", "300"))),
+    },
+    # Agreement dashboard cache: every campaign's statistics recomputed from the annotations.
+    "recompute-dashboard-stats": {
+        "task": "dashboard.recompute_all_campaign_stats",
+        "schedule": timedelta(seconds=int(os.environ.get("RICHHF_DASHBOARD_EVERY_S", "900"))),
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")

@@ -1,0 +1,318 @@
+"""Campaign agreement statistics (issue 6). Plain numpy, no Django: arrays in, dicts/floats out.
+
+Conventions used throughout:
+- Likert scores are 1..5; "normalised" is (s - 1) / 4 (spec richhf18k.md section 2).
+- maxdiff of an item and score: max - min of its raters' normalised scores. Perfect agreement
+  is maxdiff == 0, good agreement maxdiff <= 0.25 (at most one Likert point apart); the paper
+  reports about 25% and 85%.
+- Krippendorff's alpha is computed from the coincidence matrix (Krippendorff 2011, "Computing
+  Krippendorff's alpha-reliability"), interval metric by default; units with fewer than two
+  ratings are not pairable and drop out, as in the reference definition.
+- Fleiss' kappa needs the same number of raters per unit; callers pass only such units.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+LIKERT_VALUES = np.arange(1, 6)
+PAPER_PERFECT_SHARE = 0.25
+PAPER_GOOD_SHARE = 0.85
+GOOD_MAXDIFF = 0.25
+# Modified z-score threshold (Iglewicz & Hoaglin): robust for the handful of raters a campaign has,
+# where the ordinary |z| cannot even exceed (n - 1) / sqrt(n).
+OUTLIER_Z = 3.5
+
+
+def normalise(scores: np.ndarray) -> np.ndarray:
+    return (np.asarray(scores, dtype=np.float64) - 1.0) / 4.0
+
+
+# --------------------------------------------------------------------------- maxdiff
+
+
+def maxdiff_per_unit(values: Sequence[Sequence[float]]) -> np.ndarray:
+    """max - min of the normalised scores of each unit (one list of raw 1..5 scores per unit)."""
+    return np.array([normalise(max(v)) - normalise(min(v)) for v in values if len(v)], dtype=np.float64)
+
+
+def maxdiff_distribution(maxdiffs: np.ndarray) -> dict:
+    """Counts at 0, 0.25, 0.5, 0.75, 1 and the perfect/good shares beside the paper's."""
+    md = np.asarray(maxdiffs, dtype=np.float64)
+    steps = np.rint(md * 4).astype(int) if md.size else np.zeros(0, dtype=int)
+    counts = np.bincount(steps, minlength=5)[:5] if md.size else np.zeros(5, dtype=int)
+    n = int(md.size)
+    return {
+        "bins": [0.0, 0.25, 0.5, 0.75, 1.0],
+        "counts": counts.astype(int).tolist(),
+        "n": n,
+        "perfect_share": float(np.mean(md <= 1e-9)) if n else None,
+        "good_share": float(np.mean(md <= GOOD_MAXDIFF + 1e-9)) if n else None,
+        "paper_perfect_share": PAPER_PERFECT_SHARE,
+        "paper_good_share": PAPER_GOOD_SHARE,
+    }
+
+
+# --------------------------------------------------------------------------- histograms
+
+
+def raw_histogram(scores: np.ndarray) -> list[int]:
+    """Counts of the raw ratings 1..5."""
+    s = np.asarray(scores, dtype=int)
+    return np.bincount(s, minlength=6)[1:6].astype(int).tolist() if s.size else [0] * 5
+
+
+def averaged_histogram(means: np.ndarray, n_bins: int = 16) -> dict:
+    """Histogram of per-item mean scores over [1, 5] (the paper's score-histogram figure)."""
+    edges = np.linspace(1.0, 5.0, n_bins + 1)
+    counts, _ = np.histogram(np.asarray(means, dtype=np.float64), bins=edges)
+    return {"edges": edges.round(4).tolist(), "counts": counts.astype(int).tolist()}
+
+
+# --------------------------------------------------------------------------- Krippendorff
+
+
+def value_counts(units: Sequence[Sequence[int]], values: np.ndarray = LIKERT_VALUES) -> np.ndarray:
+    """(n_units, n_values) how many raters gave each value to each unit."""
+    index = {int(v): j for j, v in enumerate(values)}
+    out = np.zeros((len(units), len(values)), dtype=np.float64)
+    for u, ratings in enumerate(units):
+        for r in ratings:
+            out[u, index[int(r)]] += 1
+    return out
+
+
+def _delta2(level: str, values: np.ndarray, n_c: np.ndarray) -> np.ndarray:
+    v = np.asarray(values, dtype=np.float64)
+    if level == "interval":
+        return (v[:, None] - v[None, :]) ** 2
+    if level == "ordinal":
+        cum = np.cumsum(n_c)
+        # sum_{g between c and k inclusive} n_g - (n_c + n_k) / 2
+        lo = np.minimum.outer(np.arange(len(v)), np.arange(len(v)))
+        hi = np.maximum.outer(np.arange(len(v)), np.arange(len(v)))
+        between = cum[hi] - np.where(lo > 0, cum[lo - 1], 0.0)
+        return (between - (n_c[:, None] + n_c[None, :]) / 2.0) ** 2
+    if level == "nominal":
+        return 1.0 - np.eye(len(v))
+    raise ValueError(f"unknown level {level!r}")
+
+
+def _unit_coincidences(counts: np.ndarray) -> np.ndarray:
+    """Per pairable unit, its contribution to the coincidence matrix: (n_units, c, c)."""
+    m = counts.sum(axis=1)
+    keep = m >= 2
+    c = counts[keep]
+    m = m[keep]
+    outer = c[:, :, None] * c[:, None, :]
+    idx = np.arange(c.shape[1])
+    outer[:, idx, idx] -= c
+    return outer / (m - 1)[:, None, None]
+
+
+def _alpha_from_coincidence(o: np.ndarray, level: str, values: np.ndarray) -> float | None:
+    n_c = o.sum(axis=1)
+    n = n_c.sum()
+    if n <= 1:
+        return None
+    d2 = _delta2(level, values, n_c)
+    d_o = float((o * d2).sum())
+    d_e = float((np.outer(n_c, n_c) * d2).sum()) / (n - 1)
+    if d_e == 0:
+        return None  # every rating the same value: alpha undefined
+    return 1.0 - d_o / d_e
+
+
+def krippendorff_alpha(counts: np.ndarray, level: str = "interval", values: np.ndarray = LIKERT_VALUES) -> float | None:
+    """Krippendorff's alpha from a (units, values) count matrix."""
+    contrib = _unit_coincidences(np.asarray(counts, dtype=np.float64))
+    if not len(contrib):
+        return None
+    return _alpha_from_coincidence(contrib.sum(axis=0), level, values)
+
+
+@dataclass(frozen=True)
+class AlphaEstimate:
+    alpha: float | None
+    ci_low: float | None
+    ci_high: float | None
+    n_units: int
+    n_boot: int
+    level: str
+
+    def as_dict(self) -> dict:
+        return {
+            "alpha": self.alpha, "ci_low": self.ci_low, "ci_high": self.ci_high,
+            "n_units": self.n_units, "n_boot": self.n_boot, "level": self.level,
+        }  # fmt: skip
+
+
+def krippendorff_alpha_bootstrap(
+    counts: np.ndarray,
+    *,
+    level: str = "interval",
+    n_boot: int = 500,
+    seed: int = 0,
+    confidence: float = 0.95,
+    values: np.ndarray = LIKERT_VALUES,
+) -> AlphaEstimate:
+    """Alpha with a percentile bootstrap CI over units (resampled with replacement).
+
+    Units are grouped by their count pattern first (a 5-point scale with a few raters has at
+    most a few hundred patterns), so one resample is a multinomial draw over patterns: the cost
+    does not grow with the number of items, and 18,000 items cost the same as 100.
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    pairable = counts[counts.sum(axis=1) >= 2]
+    n_units = int(len(pairable))
+    if n_units == 0:
+        return AlphaEstimate(None, None, None, 0, 0, level)
+    patterns, freq = np.unique(pairable, axis=0, return_counts=True)
+    contrib = _unit_coincidences(patterns)  # (P, c, c)
+    alpha = _alpha_from_coincidence(np.tensordot(freq, contrib, axes=1), level, values)
+    rng = np.random.default_rng(seed)
+    weights = rng.multinomial(n_units, freq / n_units, size=n_boot)  # (B, P)
+    boots = [_alpha_from_coincidence(np.tensordot(w, contrib, axes=1), level, values) for w in weights]
+    finite = np.array([b for b in boots if b is not None], dtype=np.float64)
+    if alpha is None or finite.size == 0:
+        return AlphaEstimate(alpha, None, None, n_units, n_boot, level)
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(finite, [tail, 100 - tail])
+    return AlphaEstimate(alpha, float(low), float(high), n_units, n_boot, level)
+
+
+# --------------------------------------------------------------------------- Fleiss
+
+
+def fleiss_kappa(table: np.ndarray) -> float | None:
+    """Fleiss' kappa of a (units, categories) table with the same number of raters per unit."""
+    t = np.asarray(table, dtype=np.float64)
+    if t.ndim != 2 or len(t) == 0:
+        return None
+    n = t.sum(axis=1)
+    if not np.all(n == n[0]) or n[0] < 2:
+        raise ValueError("Fleiss' kappa needs the same number (>= 2) of raters on every unit")
+    k = n[0]
+    p_j = t.sum(axis=0) / t.sum()
+    p_i = ((t * t).sum(axis=1) - k) / (k * (k - 1))
+    p_bar = p_i.mean()
+    p_e = float((p_j * p_j).sum())
+    if p_e == 1.0:
+        return None
+    return float((p_bar - p_e) / (1 - p_e))
+
+
+# --------------------------------------------------------------------------- per rater
+
+
+def modified_z(values: Sequence[float | None]) -> list[float | None]:
+    """0.6745 (x - median) / MAD; None where the value is missing or the MAD is 0."""
+    arr = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+    ok = ~np.isnan(arr)
+    if ok.sum() < 3:
+        return [None] * len(arr)
+    med = np.median(arr[ok])
+    mad = np.median(np.abs(arr[ok] - med))
+    if mad == 0:
+        return [None] * len(arr)
+    z = 0.6745 * (arr - med) / mad
+    return [None if np.isnan(x) else float(x) for x in z]
+
+
+def pearson(a: np.ndarray, b: np.ndarray) -> float | None:
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if a.size < 2:
+        return None
+    sa, sb = a.std(), b.std()
+    if sa == 0 or sb == 0:
+        return None
+    return float(((a - a.mean()) * (b - b.mean())).mean() / (sa * sb))
+
+
+@dataclass
+class RatingTable:
+    """Annotations as parallel arrays (one row per annotation).
+
+    item: item index 0..n_items-1; rater: rater index; scores: (n, n_scores) raw 1..5;
+    word_marks: per annotation a bool array over the item's words.
+    """
+
+    item: np.ndarray
+    rater: np.ndarray
+    scores: np.ndarray
+    word_marks: list[np.ndarray]
+    n_items: int
+    n_raters: int
+
+    def item_sums(self) -> tuple[np.ndarray, np.ndarray]:
+        sums = np.zeros((self.n_items, self.scores.shape[1]))
+        np.add.at(sums, self.item, self.scores)
+        n = np.bincount(self.item, minlength=self.n_items).astype(np.float64)
+        return sums, n
+
+
+def rater_bias_and_consensus(table: RatingTable) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per rater: bias (n_raters, n_scores) = mean of own score - mean of the OTHER raters on the
+    same item; correlation of own scores with that leave-one-out consensus (pooled over scores);
+    and how many annotations entered (items with at least one other rater)."""
+    sums, n = table.item_sums()
+    n_other = n[table.item] - 1
+    ok = n_other >= 1
+    loo = np.full(table.scores.shape, np.nan)
+    loo[ok] = (sums[table.item[ok]] - table.scores[ok]) / n_other[ok, None]
+    dev = table.scores - loo
+    n_s = table.scores.shape[1]
+    bias = np.full((table.n_raters, n_s), np.nan)
+    corr = np.full(table.n_raters, np.nan)
+    used = np.zeros(table.n_raters, dtype=int)
+    for r in range(table.n_raters):
+        rows = ok & (table.rater == r)
+        used[r] = int(rows.sum())
+        if not rows.any():
+            continue
+        bias[r] = dev[rows].mean(axis=0)
+        c = pearson(table.scores[rows].ravel(), loo[rows].ravel())
+        corr[r] = np.nan if c is None else c
+    return bias, corr, used
+
+
+def word_majority_disagreement(table: RatingTable) -> tuple[np.ndarray, np.ndarray]:
+    """Per rater: items where their set of marked words differs from the item's majority
+    (marked by more than half of the item's raters, all raters counted), and items counted
+    (those with at least 3 raters, where a majority is more than one other rater's opinion)."""
+    votes: list[np.ndarray | None] = [None] * table.n_items
+    for it, marks in zip(table.item.tolist(), table.word_marks, strict=True):
+        votes[it] = marks.astype(int) if votes[it] is None else votes[it] + marks
+    _, n = table.item_sums()
+    disagree = np.zeros(table.n_raters, dtype=int)
+    counted = np.zeros(table.n_raters, dtype=int)
+    for it, r, marks in zip(table.item.tolist(), table.rater.tolist(), table.word_marks, strict=True):
+        if n[it] < 3:
+            continue
+        majority = votes[it] * 2 > n[it]
+        counted[r] += 1
+        disagree[r] += int(not np.array_equal(majority, marks))
+    return disagree, counted
+
+
+def words_fleiss_table(table: RatingTable) -> tuple[np.ndarray, int]:
+    """(units, 2) table of [not marked, marked] per prompt word, over the items rated by the most
+    common number of raters (Fleiss needs it constant); returns the table and that number."""
+    _, n = table.item_sums()
+    rated = n[n >= 2]
+    if rated.size == 0:
+        return np.zeros((0, 2)), 0
+    values, freq = np.unique(rated, return_counts=True)
+    k = int(values[np.argmax(freq)])
+    marked: dict[int, np.ndarray] = {}
+    for it, marks in zip(table.item.tolist(), table.word_marks, strict=True):
+        if n[it] == k:
+            marked[it] = marks.astype(int) if it not in marked else marked[it] + marks
+    if not marked:
+        return np.zeros((0, 2)), k
+    yes = np.concatenate(list(marked.values())).astype(np.float64)
+    return np.stack([k - yes, yes], axis=1), k

@@ -1,0 +1,167 @@
+"""The dashboard's statistics against hand-computed fixtures and independent implementations
+(krippendorff for alpha, statsmodels for Fleiss' kappa) on random data."""
+
+from __future__ import annotations
+
+import krippendorff
+import numpy as np
+import pytest
+from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss_kappa
+
+from aggregation.dashboard.services import statistics as st
+
+# --------------------------------------------------------------------------- hand-computed
+
+
+def test_maxdiff_hand_computed():
+    md = st.maxdiff_per_unit([[1, 2, 2], [3, 3, 3], [1, 5, 3], [2, 4, 3]])
+    assert md.tolist() == [0.25, 0.0, 1.0, 0.5]
+    dist = st.maxdiff_distribution(md)
+    assert dist["counts"] == [1, 1, 1, 0, 1]
+    assert dist["perfect_share"] == pytest.approx(0.25)
+    assert dist["good_share"] == pytest.approx(0.5)
+    assert (dist["paper_perfect_share"], dist["paper_good_share"]) == (0.25, 0.85)
+
+
+def test_histograms_hand_computed():
+    assert st.raw_histogram(np.array([1, 1, 3, 5, 5, 5])) == [2, 0, 1, 0, 3]
+    hist = st.averaged_histogram(np.array([1.0, 1.2, 3.0, 5.0]), n_bins=4)
+    assert hist["edges"] == [1.0, 2.0, 3.0, 4.0, 5.0]
+    assert hist["counts"] == [2, 0, 1, 1]  # 5.0 falls in the last, closed bin
+
+
+def test_alpha_interval_hand_computed():
+    # Units (1, 1) and (2, 3). Coincidences: o11 = 2, o23 = o32 = 1; n1 = 2, n2 = n3 = 1, n = 4.
+    # D_o = (1 + 1) / 4 = 0.5; D_e = (2*2*1*1 + 2*2*1*4 + 2*1*1*1) / (4 * 3) = 22/12.
+    counts = st.value_counts([[1, 1], [2, 3]])
+    assert st.krippendorff_alpha(counts, "interval") == pytest.approx(1 - 0.5 / (22 / 12))
+
+
+def test_alpha_ignores_single_rating_units_and_undefined_when_constant():
+    with_single = st.value_counts([[1, 1], [2, 3], [5]])
+    without = st.value_counts([[1, 1], [2, 3]])
+    assert st.krippendorff_alpha(with_single) == pytest.approx(st.krippendorff_alpha(without))
+    assert st.krippendorff_alpha(st.value_counts([[4, 4], [4, 4, 4]])) is None
+
+
+def test_fleiss_hand_computed():
+    # P1 = (9 - 3) / 6 = 1, P2 = (1 + 4 - 3) / 6 = 1/3, Pbar = 2/3; p = (4/6, 2/6), Pe = 5/9.
+    assert st.fleiss_kappa(np.array([[3, 0], [1, 2]])) == pytest.approx((2 / 3 - 5 / 9) / (1 - 5 / 9))
+    with pytest.raises(ValueError):
+        st.fleiss_kappa(np.array([[3, 0], [1, 1]]))
+
+
+def _table(item, rater, scores, marks=None, n_words=3):
+    item = np.array(item)
+    scores = np.array(scores, dtype=float).reshape(len(item), -1)
+    if marks is None:
+        marks = [[] for _ in item]
+    word_marks = []
+    for m in marks:
+        v = np.zeros(n_words, dtype=bool)
+        v[list(m)] = True
+        word_marks.append(v)
+    return st.RatingTable(item=item, rater=np.array(rater), scores=scores, word_marks=word_marks,
+                          n_items=int(item.max()) + 1, n_raters=int(max(rater)) + 1)  # fmt: skip
+
+
+def test_bias_and_consensus_hand_computed():
+    # Item 0: A=5, B=3, C=3; item 1: A=4, B=2, C=2. A sits 2 above the others' mean on both;
+    # B is 1 below ((3 - (5+3)/2), (2 - (4+2)/2)); A's own scores track the others' mean exactly.
+    t = _table([0, 0, 0, 1, 1, 1], [0, 1, 2, 0, 1, 2], [5, 3, 3, 4, 2, 2])
+    bias, corr, used = st.rater_bias_and_consensus(t)
+    assert bias[:, 0].tolist() == pytest.approx([2.0, -1.0, -1.0])
+    assert corr[0] == pytest.approx(1.0)
+    assert used.tolist() == [2, 2, 2]
+
+
+def test_bias_skips_items_with_a_single_rater():
+    t = _table([0, 0, 1], [0, 1, 0], [5, 3, 1])
+    bias, _, used = st.rater_bias_and_consensus(t)
+    assert bias[0, 0] == pytest.approx(2.0) and used.tolist() == [1, 1]
+
+
+def test_word_majority_disagreement_hand_computed():
+    # Item 0: A and B mark word 0, C marks nothing: majority {0}, C disagrees.
+    # Item 1: only two raters, so it does not count.
+    t = _table([0, 0, 0, 1, 1], [0, 1, 2, 0, 2], [3] * 5, marks=[[0], [0], [], [1], []])
+    disagree, counted = st.word_majority_disagreement(t)
+    assert disagree.tolist() == [0, 0, 1]
+    assert counted.tolist() == [1, 1, 1]
+
+
+def test_words_fleiss_table_uses_the_modal_rater_count():
+    t = _table([0, 0, 0, 1, 1, 1, 2, 2], [0, 1, 2, 0, 1, 2, 0, 1], [3] * 8,
+               marks=[[0], [0], [], [], [], [2], [0], [0]])  # fmt: skip
+    table, k = st.words_fleiss_table(t)
+    assert k == 3
+    # item 0 words: [2 marked, 0, 0]; item 1: [0, 0, 1]; item 2 (two raters) left out.
+    assert table.tolist() == [[1, 2], [3, 0], [3, 0], [3, 0], [3, 0], [2, 1]]
+
+
+def test_modified_z_marks_the_far_rater():
+    z = st.modified_z([0.0, 0.1, -0.1, 0.05, 1.5])
+    assert abs(z[-1]) > st.OUTLIER_Z
+    assert all(abs(x) < st.OUTLIER_Z for x in z[:-1])
+    assert st.modified_z([1.0, None]) == [None, None]
+
+
+# --------------------------------------------------------------------------- independent implementations
+
+
+def _random_ratings(rng, n_units, n_raters, missing=0.3):
+    truth = rng.integers(1, 6, size=n_units)
+    data = np.clip(truth[None, :] + rng.integers(-1, 2, size=(n_raters, n_units)), 1, 5).astype(float)
+    data[rng.random(data.shape) < missing] = np.nan
+    return data
+
+
+@pytest.mark.parametrize("level", ["interval", "ordinal", "nominal"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_alpha_matches_krippendorff_package(level, seed):
+    rng = np.random.default_rng(seed)
+    data = _random_ratings(rng, n_units=200, n_raters=5)
+    units = [[int(v) for v in col if not np.isnan(v)] for col in data.T]
+    ours = st.krippendorff_alpha(st.value_counts(units), level)
+    theirs = krippendorff.alpha(reliability_data=data, level_of_measurement=level, value_domain=[1, 2, 3, 4, 5])
+    assert ours == pytest.approx(theirs, abs=1e-9)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_fleiss_matches_statsmodels(seed):
+    rng = np.random.default_rng(seed)
+    k = int(rng.integers(3, 6))
+    p = rng.uniform(0.05, 0.6, size=400)
+    marked = rng.binomial(k, p)
+    table = np.stack([k - marked, marked], axis=1)
+    assert st.fleiss_kappa(table) == pytest.approx(sm_fleiss_kappa(table, method="fleiss"), abs=1e-12)
+
+
+def test_bootstrap_is_seeded_bounded_and_shrinks_with_data():
+    rng = np.random.default_rng(5)
+    small = [[int(v) for v in col if not np.isnan(v)] for col in _random_ratings(rng, 100, 3, missing=0).T]
+    big = [[int(v) for v in col if not np.isnan(v)] for col in _random_ratings(rng, 1600, 3, missing=0).T]
+    a = st.krippendorff_alpha_bootstrap(st.value_counts(small), n_boot=300, seed=7)
+    b = st.krippendorff_alpha_bootstrap(st.value_counts(small), n_boot=300, seed=7)
+    assert a == b
+    assert a.ci_low < a.alpha < a.ci_high
+    assert a.alpha == pytest.approx(st.krippendorff_alpha(st.value_counts(small)))
+    c = st.krippendorff_alpha_bootstrap(st.value_counts(big), n_boot=300, seed=7)
+    # Width scales like 1/sqrt(n): 16x the items, about a quarter of the width.
+    assert (c.ci_high - c.ci_low) < 0.5 * (a.ci_high - a.ci_low)
+
+
+def test_bootstrap_pattern_resampling_matches_unit_resampling():
+    """One resample by patterns equals the same resample made unit by unit."""
+    rng = np.random.default_rng(11)
+    units = [[int(v) for v in col if not np.isnan(v)] for col in _random_ratings(rng, 60, 3, missing=0).T]
+    counts = st.value_counts(units)
+    picks = rng.integers(0, len(units), size=len(units))
+    direct = st.krippendorff_alpha(counts[picks])
+    theirs = krippendorff.alpha(value_counts=counts[picks], level_of_measurement="interval", value_domain=[1, 2, 3, 4, 5])
+    assert direct == pytest.approx(theirs, abs=1e-9)
+    # Spread over 500 resamples comparable to a plain unit bootstrap's (same estimand).
+    est = st.krippendorff_alpha_bootstrap(counts, n_boot=500, seed=3)
+    plain = [st.krippendorff_alpha(counts[rng.integers(0, len(units), size=len(units))]) for _ in range(500)]
+    lo, hi = np.percentile(plain, [2.5, 97.5])
+    assert est.ci_low == pytest.approx(lo, abs=0.05) and est.ci_high == pytest.approx(hi, abs=0.05)
