@@ -203,7 +203,7 @@ def campaign_stats_compute(*, campaign: Campaign) -> dict:
         votes = marks.sum(axis=0)
         unanimity = float(np.mean((votes == 0) | (votes == len(ix)))) if marks.shape[1] else 1.0
         worst.append((float(np.nanmean(maxdiff_by_item[it])), -unanimity, item_pk, len(ix), unanimity))
-    worst.sort(key=lambda t: (-t[0], t[1], t[2]))
+    worst.sort(key=lambda t: (-t[0], -t[1], t[2]))
     worst_items = [
         {
             "item_id": item_pk,
