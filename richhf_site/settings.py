@@ -160,6 +160,11 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "processed_folder": str(_processed_dir),
         "store_processed": False,
     }
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # Redis re-delivers an unacknowledged (acks_late) message after this long. It must exceed
+    # the longest task's hard time limit (exports: 3 h), or a running task would be started
+    # twice; a crashed worker's items are re-enqueued sooner by the reconciliation beat task.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 4 * 3600}
 CELERY_TASK_IGNORE_RESULT = True  # results that matter live in the project's own tables
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

@@ -173,7 +173,7 @@ def celery_worker_proc(django_db_setup, django_db_blocker, redis_broker_url, tmp
         "RICHHF_VAR_DIR": str(var_dir),
         "DJANGO_MEDIA_ROOT": str(var_dir / "media"),
     }
-    log = (ARTIFACTS / "celery-worker.log")
+    log = ARTIFACTS / f"celery-worker-{os.getpid()}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     handle = log.open("w")
     proc = subprocess.Popen(
