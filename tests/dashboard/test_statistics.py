@@ -165,3 +165,9 @@ def test_bootstrap_pattern_resampling_matches_unit_resampling():
     plain = [st.krippendorff_alpha(counts[rng.integers(0, len(units), size=len(units))]) for _ in range(500)]
     lo, hi = np.percentile(plain, [2.5, 97.5])
     assert est.ci_low == pytest.approx(lo, abs=0.05) and est.ci_high == pytest.approx(hi, abs=0.05)
+
+
+def test_modified_z_min_mad_keeps_tiny_differences_unflagged():
+    corr = [0.87, 0.88, 0.87, 0.86, 0.80]
+    assert abs(st.modified_z(corr)[-1]) > st.OUTLIER_Z  # MAD 0.01: a 0.07 gap looks huge
+    assert abs(st.modified_z(corr, min_mad=0.05)[-1]) < st.OUTLIER_Z

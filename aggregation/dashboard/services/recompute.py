@@ -47,6 +47,16 @@ def _nan_to_none(x) -> float | None:
     return None if np.isnan(x) else round(x, 6)
 
 
+def _min_mad(metric: str, values: list) -> float:
+    """Smallest spread the outlier rule assumes, in each metric's own unit."""
+    if metric.startswith("bias_"):
+        return 0.1  # Likert points
+    if metric == "median_time_s":
+        finite = [v for v in values if v is not None]
+        return 0.1 * float(np.median(finite)) if finite else 0.0
+    return 0.05  # correlation, share of items
+
+
 def campaign_stats_compute(*, campaign: Campaign) -> dict:
     """The whole payload for one campaign (pure read; no writes)."""
     now = timezone.now()
@@ -188,7 +198,7 @@ def campaign_stats_compute(*, campaign: Campaign) -> dict:
     metrics["consensus_corr"] = [x["consensus_corr"] for x in raters]
     metrics["word_disagreement"] = [x["word_disagreement"] for x in raters]
     metrics["median_time_s"] = [x["median_time_s"] for x in raters]
-    zs = {m: st.modified_z(v) for m, v in metrics.items()}
+    zs = {m: st.modified_z(v, min_mad=_min_mad(m, v)) for m, v in metrics.items()}
     for r, row in enumerate(raters):
         row["z"] = {m: _nan_to_none(z[r]) for m, z in zs.items()}
         row["outlier_metrics"] = [m for m, z in zs.items() if z[r] is not None and abs(z[r]) > st.OUTLIER_Z]

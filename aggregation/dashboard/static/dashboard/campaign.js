@@ -67,12 +67,12 @@ function renderProgress(p) {
 function renderAgreement(st) {
   const tiles = SCORES.map((name) => {
     const a = st.scores[name].alpha;
-    return tile(`α ${name}`, num(a.alpha), a.ci_low === null ? "CI –" : `95% CI ${num(a.ci_low)} – ${num(a.ci_high)}`, `alpha_${name}`);
+    return tile(`Krippendorff α · ${name}`, num(a.alpha), a.ci_low === null ? "CI –" : `95% CI ${num(a.ci_low)} – ${num(a.ci_high)}`, `alpha_${name}`);
   });
-  tiles.push(tile("Fleiss κ words", num(st.words.fleiss_kappa), `${st.words.n_units.toLocaleString()} words · ${st.words.raters_per_unit} raters each`, "fleiss_kappa"));
+  tiles.push(tile("Fleiss κ · misaligned words", num(st.words.fleiss_kappa), `${st.words.n_units.toLocaleString()} words · ${st.words.raters_per_unit} raters each`, "fleiss_kappa"));
   for (const kind of ["implausibility", "misalignment"]) {
     const m = st.heatmaps[kind];
-    tiles.push(tile(`${kind} maps IoU`, num(m.iou), `CC ${num(m.cc)} · ${m.n_items} items`, `${kind}_iou`));
+    tiles.push(tile(`${kind} maps · IoU`, num(m.iou), `CC ${num(m.cc)} · ${m.n_items} items`, `${kind}_iou`));
   }
   document.getElementById("agreement-tiles").replaceChildren(...tiles);
   const b = st.methods.bootstrap;
@@ -127,11 +127,11 @@ function renderHistograms(st) {
 const RATER_COLUMNS = [
   { key: "username", label: "rater", get: (r) => r.username, fmt: (v) => v },
   { key: "annotations", label: "annotations", get: (r) => r.annotations, fmt: (v) => v.toLocaleString() },
-  { key: "median_time_s", label: "median time (s)", get: (r) => r.median_time_s, fmt: (v) => num(v, 1), z: "median_time_s" },
+  { key: "median_time_s", label: "median s", get: (r) => r.median_time_s, fmt: (v) => num(v, 1), z: "median_time_s" },
   { key: "mean_points", label: "points / item", get: (r) => r.mean_points, fmt: (v) => num(v, 1) },
-  ...SCORES.map((s) => ({ key: `bias_${s}`, label: `bias ${s}`, get: (r) => r.bias[s], fmt: (v) => (v === null ? "–" : (v > 0 ? "+" : "") + num(v)), z: `bias_${s}` })),
-  { key: "consensus_corr", label: "r vs consensus", get: (r) => r.consensus_corr, fmt: (v) => num(v), z: "consensus_corr" },
-  { key: "word_disagreement", label: "word disagreement", get: (r) => r.word_disagreement, fmt: (v) => pct(v), z: "word_disagreement" },
+  ...SCORES.map((s) => ({ key: `bias_${s}`, label: `bias ${s.slice(0, 5)}.`, get: (r) => r.bias[s], fmt: (v) => (v === null ? "–" : (v > 0 ? "+" : "") + num(v)), z: `bias_${s}` })),
+  { key: "consensus_corr", label: "r consensus", get: (r) => r.consensus_corr, fmt: (v) => num(v), z: "consensus_corr" },
+  { key: "word_disagreement", label: "word disagr.", get: (r) => r.word_disagreement, fmt: (v) => pct(v), z: "word_disagreement" },
 ];
 
 function renderRaters(st) {
@@ -174,8 +174,8 @@ function renderRaters(st) {
 function renderWorst(st) {
   const table = document.getElementById("worst-table");
   table.replaceChildren(
-    h("thead", {}, h("tr", {}, ["item", "prompt", "raters", "mean maxdiff", ...SCORES.map((s) => s.slice(0, 5)), "word unanimity", ""]
-      .map((t) => h("th", { scope: "col", text: t })))),
+    h("thead", {}, h("tr", {}, ["item", "prompt", "raters", "mean maxdiff", ...SCORES.map((s) => `${s.slice(0, 5)}.`), "word unanimity", ""]
+      .map((t) => h("th", { scope: "col", class: t === "prompt" ? "left" : null, text: t })))),
     h("tbody", {}, st.worst_items.map((w) => h("tr", {},
       h("td", {}, h("a", { href: config.urls.item.replace("/0/", `/${w.item_id}/`), text: `#${w.item_id}` })),
       h("td", { class: "prompt-cell", text: w.prompt }),

@@ -57,7 +57,7 @@ export function barChart({ bars, width = 260, height = 150, max = null, format =
     const x0 = pad.l + r.bar * bw;
     const yy = y(r.value);
     svg.append(s("line", { x1: x0, x2: x0 + bw, y1: yy, y2: yy, class: "ref" }));
-    svg.append(s("text", { x: x0 + bw + 2, y: yy + 4, class: "ref-label", text: r.label }));
+    svg.append(s("text", { x: x0 + 2, y: yy - 3, class: "ref-label", text: r.label }));
   }
   return svg;
 }
