@@ -113,13 +113,14 @@ function renderHistograms(st) {
     const block = st.scores[name];
     const hist = block.averaged_histogram;
     const bars = hist.counts.map((c, i) => ({
-      label: Number.isInteger(hist.edges[i]) ? String(hist.edges[i]) : "",
+      // the Likert points are labelled by the edge ticks below
+      label: "",
       value: c,
       title: `${num(hist.edges[i])}–${num(hist.edges[i + 1])}: ${c} items`,
     }));
     return h("figure", { class: "mini", "data-score": name },
       h("figcaption", {}, h("strong", { text: name }), h("span", { class: "muted", text: ` · mean rating ${num(block.mean)}` })),
-      barChart({ bars, ariaLabel: `averaged ${name} scores` }),
+      barChart({ bars, ariaLabel: `averaged ${name} scores`, maxBarWidth: 1000, ticks: hist.edges }),
       rawStrip(block.raw_histogram));
   }));
 }

@@ -32,12 +32,12 @@ export const num = (x, digits = 2) => (x === null || x === undefined ? "–" : N
  * Vertical bar chart. bars: [{label, value, title, cls}]; refs: [{bar, value, label}] draws a
  * dashed reference mark across bar index `bar` at `value` (same scale as values).
  */
-export function barChart({ bars, width = 260, height = 150, max = null, format = (v) => v, refs = [], ariaLabel = "" }) {
+export function barChart({ bars, width = 260, height = 150, max = null, format = (v) => v, refs = [], ariaLabel = "", ticks = null, maxBarWidth = 60 }) {
   const pad = { l: 30, r: 6, t: 14, b: 22 };
   const iw = width - pad.l - pad.r;
   const ih = height - pad.t - pad.b;
   const top = max ?? Math.max(1e-9, ...bars.map((b) => b.value), ...refs.map((r) => r.value));
-  const bw = iw / Math.max(1, bars.length);
+  const bw = Math.min(maxBarWidth, iw / Math.max(1, bars.length));
   const y = (v) => pad.t + ih - (v / top) * ih;
   const svg = s("svg", { viewBox: `0 0 ${width} ${height}`, width, height, role: "img", "aria-label": ariaLabel, class: "chart-svg" });
   svg.append(s("line", { x1: pad.l, x2: width - pad.r, y1: pad.t + ih, y2: pad.t + ih, class: "axis" }));
@@ -52,6 +52,13 @@ export function barChart({ bars, width = 260, height = 150, max = null, format =
     if (b.label !== undefined && b.label !== "") {
       svg.append(s("text", { x: x + bw * 0.38, y: height - 7, class: "tick", "text-anchor": "middle", text: b.label }));
     }
+  });
+  // ticks: bin edges (bars.length + 1 values); whole numbers get a label at their edge
+  (ticks || []).forEach((edge, i) => {
+    if (!Number.isInteger(edge)) return;
+    const x = pad.l + i * bw;
+    svg.append(s("line", { x1: x, x2: x, y1: pad.t + ih, y2: pad.t + ih + 3, class: "axis" }));
+    svg.append(s("text", { x, y: height - 7, class: "tick", "text-anchor": "middle", text: String(edge) }));
   });
   for (const r of refs) {
     const x0 = pad.l + r.bar * bw;
