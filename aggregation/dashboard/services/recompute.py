@@ -115,13 +115,22 @@ def campaign_stats_compute(*, campaign: Campaign) -> dict:
     multi = [ix for ix in per_item.values() if len(ix) >= 2]
     score_blocks = {}
     maxdiff_by_item = np.full((len(item_ids), n_s), np.nan)
+    # Rows are ordered by item id, so each item's annotations are one contiguous run and the
+    # per-item reductions are single numpy calls (reduceat), whatever the campaign's size.
+    starts = np.flatnonzero(np.r_[True, np.diff(table.item) != 0]) if len(rows) else np.zeros(0, dtype=int)
+    n_per = np.diff(np.r_[starts, len(rows)])
+    is_multi = n_per >= 2
     for s, name in enumerate(SCORE_FIELDS):
         col = scores[:, s] if len(rows) else np.zeros(0)
-        means = np.array([col[ix].mean() for ix in per_item.values()]) if per_item else np.zeros(0)
-        md = st.maxdiff_per_unit([col[ix].astype(int).tolist() for ix in multi])
-        for ix in multi:
-            maxdiff_by_item[table.item[ix[0]], s] = (col[ix].max() - col[ix].min()) / 4.0
-        counts = st.value_counts([col[ix].astype(int).tolist() for ix in per_item.values()])
+        counts = np.zeros((len(item_ids), len(st.LIKERT_VALUES)))
+        if len(rows):
+            means = np.add.reduceat(col, starts) / n_per
+            spread = (np.maximum.reduceat(col, starts) - np.minimum.reduceat(col, starts)) / 4.0
+            maxdiff_by_item[is_multi, s] = spread[is_multi]
+            np.add.at(counts, (table.item, col.astype(np.int64) - 1), 1)
+        else:
+            means = spread = np.zeros(0)
+        md = spread[is_multi]
         alpha = st.krippendorff_alpha_bootstrap(counts, level=ALPHA_LEVEL, n_boot=N_BOOT, seed=BOOT_SEED)
         score_blocks[name] = {
             "raw_histogram": st.raw_histogram(col),
