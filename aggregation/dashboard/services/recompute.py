@@ -215,13 +215,20 @@ def campaign_stats_compute(*, campaign: Campaign) -> dict:
 
     # ---- worst items: largest mean maxdiff over the four scores, then lowest word unanimity
     worst = []
+    with np.errstate(invalid="ignore"):
+        mean_maxdiff = maxdiff_by_item.mean(axis=1)  # every score is present for a multi-rater item
     for ix in multi:
-        it = table.item[ix[0]]
+        it = int(table.item[ix[0]])
         item_pk = item_ids[it]
-        marks = np.stack([word_marks[i] for i in ix]) if items[item_pk][0] else np.zeros((len(ix), 0), dtype=bool)
-        votes = marks.sum(axis=0)
-        unanimity = float(np.mean((votes == 0) | (votes == len(ix)))) if marks.shape[1] else 1.0
-        worst.append((float(np.nanmean(maxdiff_by_item[it])), -unanimity, item_pk, len(ix), unanimity))
+        n_words = len(items[item_pk][0])
+        if n_words:
+            votes = word_marks[ix[0]].astype(np.int64)
+            for i in ix[1:]:
+                votes += word_marks[i]
+            unanimity = int(((votes == 0) | (votes == len(ix))).sum()) / n_words
+        else:
+            unanimity = 1.0
+        worst.append((float(mean_maxdiff[it]), -unanimity, item_pk, len(ix), unanimity))
     worst.sort(key=lambda t: (-t[0], -t[1], t[2]))
     worst_items = [
         {
