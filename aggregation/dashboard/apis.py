@@ -54,9 +54,18 @@ def _csv_rows(payload: dict, table: str) -> tuple[list[str], list[list]]:
                 *[f"bias_{s}" for s in SCORE_FIELDS], "consensus_corr", "word_disagreement", "outlier",
                 "outlier_metrics"]  # fmt: skip
         rows = [
-            [r["rater_id"], r["username"], r["annotations"], r["median_time_s"], r["mean_points"],
-             *[r["bias"][s] for s in SCORE_FIELDS], r["consensus_corr"], r["word_disagreement"], r["outlier"],
-             " ".join(r["outlier_metrics"])]  # fmt: skip
+            [
+                r["rater_id"],
+                r["username"],
+                r["annotations"],
+                r["median_time_s"],
+                r["mean_points"],
+                *[r["bias"][s] for s in SCORE_FIELDS],
+                r["consensus_corr"],
+                r["word_disagreement"],
+                r["outlier"],
+                " ".join(r["outlier_metrics"]),
+            ]  # fmt: skip
             for r in payload["raters"]
         ]
         return head, rows
@@ -64,8 +73,15 @@ def _csv_rows(payload: dict, table: str) -> tuple[list[str], list[list]]:
         head = ["item_id", "n_raters", "mean_maxdiff", *[f"maxdiff_{s}" for s in SCORE_FIELDS], "word_unanimity",
                 "implausibility_iou", "prompt"]  # fmt: skip
         rows = [
-            [w["item_id"], w["n_raters"], w["mean_maxdiff"], *[w["maxdiff"][s] for s in SCORE_FIELDS],
-             w["word_unanimity"], w["implausibility_iou"], w["prompt"]]  # fmt: skip
+            [
+                w["item_id"],
+                w["n_raters"],
+                w["mean_maxdiff"],
+                *[w["maxdiff"][s] for s in SCORE_FIELDS],
+                w["word_unanimity"],
+                w["implausibility_iou"],
+                w["prompt"],
+            ]  # fmt: skip
             for w in payload["worst_items"]
         ]
         return head, rows
@@ -152,7 +168,9 @@ class ExtraRaterRequestApi(_LeadApi):
         get_object_or_404(Item, pk=item_id)
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
-        req = services.extra_rater_request(item_id=item_id, requested_by=request.user, reason=data.validated_data["reason"])
+        req = services.extra_rater_request(
+            item_id=item_id, requested_by=request.user, reason=data.validated_data["reason"]
+        )
         return Response(
             {"id": req.pk, "item": item_id, "status": req.status, "previous_priority": req.previous_priority},
             status=status.HTTP_201_CREATED,

@@ -8,7 +8,9 @@ urlpatterns = [
     path("dashboard/campaigns/<int:campaign_id>/", views.campaign_dashboard, name="campaign"),
     path("dashboard/items/<int:item_id>/", views.item_compare, name="item"),
     path("api/dashboard/campaigns/<int:campaign_id>/stats/", apis.CampaignStatsApi.as_view(), name="api-stats"),
-    path("api/dashboard/campaigns/<int:campaign_id>/stats.csv", apis.CampaignStatsCsvApi.as_view(), name="api-stats-csv"),
+    path(
+        "api/dashboard/campaigns/<int:campaign_id>/stats.csv", apis.CampaignStatsCsvApi.as_view(), name="api-stats-csv"
+    ),
     path(
         "api/dashboard/campaigns/<int:campaign_id>/refresh/", apis.CampaignStatsRefreshApi.as_view(), name="api-refresh"
     ),

@@ -121,11 +121,22 @@ def test_refresh_enqueues_after_commit_and_the_task_recomputes(setup, monkeypatc
     assert response.status_code == 202
     assert sent == [setup["campaign"].pk]
     assert CampaignStats.objects.get().refresh_requested_at is not None
+    with django_capture_on_commit_callbacks(execute=True):  # a second click while pending: no second task
+        assert (
+            api_client_for(setup["lead"])
+            .post(reverse("dashboard:api-refresh", args=[setup["campaign"].pk]))
+            .status_code
+            == 202
+        )
+    assert sent == [setup["campaign"].pk]
     tasks.recompute_campaign_stats.run(setup["campaign"].pk)
     row = CampaignStats.objects.get()
     assert row.refresh_requested_at is None and row.computed_at > before
     tasks.recompute_campaign_stats.run(999_999)  # deleted campaign: nothing to do, no error
     assert CampaignStats.objects.count() == 1
+    with django_capture_on_commit_callbacks(execute=True):  # once computed, a refresh enqueues again
+        api_client_for(setup["lead"]).post(reverse("dashboard:api-refresh", args=[setup["campaign"].pk]))
+    assert sent == [setup["campaign"].pk] * 2
 
 
 def test_item_compare_and_extra_rater(setup):

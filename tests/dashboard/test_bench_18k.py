@@ -49,11 +49,17 @@ def test_recompute_and_page_load_for_18k_items(make_campaign, make_user):
     Annotation.objects.bulk_create(
         (
             Annotation(
-                assignment=a, item_id=a.item_id, rater_id=a.rater_id,
+                assignment=a,
+                item_id=a.item_id,
+                rater_id=a.rater_id,
                 implausible_points=[[rng.random(), rng.random()]] if rng.random() < 0.5 else [],
-                misaligned_points=[], misaligned_words=[4] if rng.random() < 0.3 else [],
-                plausibility=score(a.item_id), alignment=score(a.item_id), aesthetics=score(a.item_id),
-                overall=score(a.item_id), time_spent_ms=rng.randint(5_000, 60_000),
+                misaligned_points=[],
+                misaligned_words=[4] if rng.random() < 0.3 else [],
+                plausibility=score(a.item_id),
+                alignment=score(a.item_id),
+                aesthetics=score(a.item_id),
+                overall=score(a.item_id),
+                time_spent_ms=rng.randint(5_000, 60_000),
             )  # fmt: skip
             for a in assignments
         ),

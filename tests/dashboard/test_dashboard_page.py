@@ -78,7 +78,9 @@ def test_dashboard_shows_the_simulated_campaign(live_server, page):
 
     rows = page.locator("#raters-table tbody tr")
     expect(rows).to_have_count(len(payload["raters"]))
-    assert len(payload["raters"]) == Annotation.objects.filter(item__campaign=campaign).values("rater").distinct().count()
+    assert (
+        len(payload["raters"]) == Annotation.objects.filter(item__campaign=campaign).values("rater").distinct().count()
+    )
     # sorting by bias puts the most positive overall bias first, then flips
     page.click("#raters-table th[data-key=bias_overall]")
     top = max(payload["raters"], key=lambda r: r["bias"]["overall"])["username"]

@@ -158,7 +158,9 @@ def test_bootstrap_pattern_resampling_matches_unit_resampling():
     counts = st.value_counts(units)
     picks = rng.integers(0, len(units), size=len(units))
     direct = st.krippendorff_alpha(counts[picks])
-    theirs = krippendorff.alpha(value_counts=counts[picks], level_of_measurement="interval", value_domain=[1, 2, 3, 4, 5])
+    theirs = krippendorff.alpha(
+        value_counts=counts[picks], level_of_measurement="interval", value_domain=[1, 2, 3, 4, 5]
+    )
     assert direct == pytest.approx(theirs, abs=1e-9)
     # Spread over 500 resamples comparable to a plain unit bootstrap's (same estimand).
     est = st.krippendorff_alpha_bootstrap(counts, n_boot=500, seed=3)

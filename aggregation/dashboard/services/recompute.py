@@ -34,6 +34,7 @@ N_BOOT = 500
 BOOT_SEED = 20240601
 WORST_ITEMS = 30
 ACTIVE_DAYS = 7
+REFRESH_DEDUPE = timedelta(minutes=2)
 # Items without a stored aggregate get their heatmap agreement computed here; bounded so a
 # campaign whose aggregation lags cannot make the recompute arbitrarily slow.
 MAX_MAPS_COMPUTED = 400
@@ -64,8 +65,14 @@ def campaign_stats_compute(*, campaign: Campaign) -> dict:
         Annotation.objects.filter(item__campaign=campaign)
         .order_by("item_id", "id")
         .values_list(
-            "item_id", "rater_id", *SCORE_FIELDS, "time_spent_ms",
-            "implausible_points", "misaligned_points", "misaligned_words", "created_at",
+            "item_id",
+            "rater_id",
+            *SCORE_FIELDS,
+            "time_spent_ms",
+            "implausible_points",
+            "misaligned_points",
+            "misaligned_words",
+            "created_at",
         )  # fmt: skip
     )
     items = {
@@ -175,9 +182,7 @@ def campaign_stats_compute(*, campaign: Campaign) -> dict:
         if agg["implausibility_iou"] is not None:
             per_item_iou[item_pk] = agg["implausibility_iou"]
     heatmaps = {
-        kind: {
-            m: _nan_to_none(np.mean(vals)) if vals else None for m, vals in d.items()
-        } | {"n_items": len(d["iou"])}
+        kind: {m: _nan_to_none(np.mean(vals)) if vals else None for m, vals in d.items()} | {"n_items": len(d["iou"])}
         for kind, d in map_vals.items()
     }
     heatmaps["computed_without_aggregate"] = computed_here
@@ -274,14 +279,16 @@ def campaign_stats_compute(*, campaign: Campaign) -> dict:
     }
 
 
-@transaction.atomic
 def campaign_stats_recompute(*, campaign_id: int) -> CampaignStats:
-    """Recompute and upsert the cache row of a campaign (idempotent: overwrite, never add)."""
+    """Recompute and upsert the cache row of a campaign (idempotent: overwrite, never add).
+
+    The reads run outside a transaction (seconds for a large campaign, and nothing is written
+    meanwhile); only the upsert is atomic."""
     campaign = Campaign.objects.get(pk=campaign_id)
     started = time.perf_counter()
     payload = campaign_stats_compute(campaign=campaign)
     elapsed = time.perf_counter() - started
-    stats, _ = CampaignStats.objects.update_or_create(
+    stats, _ = CampaignStats.objects.update_or_create(  # atomic on its own
         campaign=campaign,
         defaults={
             "version": STATS_VERSION,
@@ -296,14 +303,21 @@ def campaign_stats_recompute(*, campaign_id: int) -> CampaignStats:
 
 
 def campaign_stats_request_refresh(*, campaign: Campaign) -> CampaignStats:
-    """Mark the cache as refreshing and enqueue the recompute after the commit."""
+    """Mark the cache as refreshing and enqueue the recompute after the commit.
+
+    A refresh already pending for less than REFRESH_DEDUPE is not enqueued again, so a lead
+    clicking repeatedly does not pile up identical recomputes (the row lock serialises clicks).
+    """
     from ..tasks import recompute_campaign_stats
 
+    now = timezone.now()
     with transaction.atomic():
         stats, created = CampaignStats.objects.select_for_update().get_or_create(
             campaign=campaign, defaults={"version": STATS_VERSION, "payload": {}}
         )
-        stats.refresh_requested_at = timezone.now()
+        if stats.refresh_requested_at and now - stats.refresh_requested_at < REFRESH_DEDUPE:
+            return stats
+        stats.refresh_requested_at = now
         stats.save(update_fields=["refresh_requested_at"])
         transaction.on_commit(lambda: recompute_campaign_stats.delay(campaign.pk))
     return stats
