@@ -9,6 +9,8 @@ import io
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -22,6 +24,35 @@ from . import selectors, services
 
 class _LeadApi(APIView):
     permission_classes = [IsLeadOrAdmin]
+
+
+class StatsEnvelopeOutput(serializers.Serializer):
+    campaign = serializers.IntegerField()
+    version = serializers.IntegerField()
+    computed_at = serializers.DateTimeField(allow_null=True)
+    compute_seconds = serializers.FloatField(allow_null=True)
+    refresh_requested_at = serializers.DateTimeField(allow_null=True)
+    stats = serializers.JSONField(allow_null=True, help_text="The cached payload (see services/recompute.py).")
+
+
+class ItemCompareOutput(serializers.Serializer):
+    item = serializers.IntegerField()
+    campaign = serializers.IntegerField()
+    prompt = serializers.CharField()
+    words = serializers.ListField(child=serializers.CharField())
+    width = serializers.IntegerField()
+    height = serializers.IntegerField()
+    priority = serializers.FloatField()
+    image_url = serializers.CharField()
+    extra_rater_requested = serializers.BooleanField()
+    raters = serializers.ListField(child=serializers.DictField())
+
+
+class ExtraRaterOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    item = serializers.IntegerField()
+    status = serializers.CharField()
+    previous_priority = serializers.FloatField()
 
 
 def stats_envelope(stats) -> dict:
@@ -44,6 +75,7 @@ def _stats_or_404(campaign_id: int):
 
 
 class CampaignStatsApi(_LeadApi):
+    @extend_schema(responses=StatsEnvelopeOutput)
     def get(self, request, campaign_id: int):
         return Response(stats_envelope(_stats_or_404(campaign_id)))
 
@@ -108,6 +140,10 @@ def _csv_rows(payload: dict, table: str) -> tuple[list[str], list[list]]:
 
 
 class CampaignStatsCsvApi(_LeadApi):
+    @extend_schema(
+        parameters=[OpenApiParameter("table", str, enum=["summary", "raters", "worst_items"], default="summary")],
+        responses={(200, "text/csv"): OpenApiTypes.STR},
+    )
     def get(self, request, campaign_id: int):
         stats = _stats_or_404(campaign_id)
         table = request.query_params.get("table", "summary")
@@ -122,6 +158,7 @@ class CampaignStatsCsvApi(_LeadApi):
 
 
 class CampaignStatsRefreshApi(_LeadApi):
+    @extend_schema(request=None, responses={202: StatsEnvelopeOutput})
     def post(self, request, campaign_id: int):
         campaign = get_object_or_404(Campaign, pk=campaign_id)
         stats = services.campaign_stats_request_refresh(campaign=campaign)
@@ -131,6 +168,7 @@ class CampaignStatsRefreshApi(_LeadApi):
 class ItemCompareApi(_LeadApi):
     """One item's raw answers side by side: every rater's points, words and scores."""
 
+    @extend_schema(responses=ItemCompareOutput)
     def get(self, request, item_id: int):
         item = get_object_or_404(Item, pk=item_id)
         open_request = selectors.item_open_extra_rater_request(item=item)
@@ -164,6 +202,7 @@ class ExtraRaterRequestApi(_LeadApi):
     class Input(serializers.Serializer):
         reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
 
+    @extend_schema(request=Input, responses={201: ExtraRaterOutput})
     def post(self, request, item_id: int):
         get_object_or_404(Item, pk=item_id)
         data = self.Input(data=request.data)

@@ -150,3 +150,10 @@ def test_item_compare_and_extra_rater(setup):
     assert client.post(url, {"reason": "spread"}, format="json").status_code == 201
     assert client.post(url, {}, format="json").status_code == 409
     assert client.get(reverse("dashboard:api-item", args=[setup["item"].pk])).json()["extra_rater_requested"] is True
+
+
+def test_openapi_schema_lists_the_dashboard_api(make_user):
+    client = api_client_for(make_user("schema-lead", "lead"))
+    paths = client.get(reverse("api-schema"), HTTP_ACCEPT="application/json").json()["paths"]
+    assert "/api/dashboard/campaigns/{campaign_id}/stats/" in paths
+    assert "/api/dashboard/items/{item_id}/extra-rater/" in paths

@@ -3,6 +3,8 @@ extra-rater requests."""
 
 from __future__ import annotations
 
+import krippendorff
+import numpy as np
 import pytest
 
 from aggregation.dashboard.models import CampaignStats, ExtraRaterRequest
@@ -55,6 +57,11 @@ def test_recompute_figures_hand_computed(small_campaign):
     # Averaged histogram counts every rated item once (3 with annotations).
     assert sum(plaus["averaged_histogram"]["counts"]) == 3
     assert plaus["alpha"]["level"] == "interval" and plaus["alpha"]["n_units"] == 2
+    # Independent check of the stored alpha: krippendorff on the same two items (+ the single one).
+    data = np.array([[5, 4, 1], [3, 2, np.nan], [3, 2, np.nan]], dtype=float)
+    for level, key in (("interval", "alpha"), ("ordinal", "alpha_ordinal")):
+        expected = krippendorff.alpha(reliability_data=data, level_of_measurement=level, value_domain=[1, 2, 3, 4, 5])
+        assert plaus["alpha"][key] == pytest.approx(expected, abs=1e-6)
 
     rows = {r["username"]: r for r in p["raters"]}
     assert rows["ann"]["bias"]["overall"] == pytest.approx(2.0)

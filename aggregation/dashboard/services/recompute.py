@@ -139,12 +139,16 @@ def campaign_stats_compute(*, campaign: Campaign) -> dict:
             means = spread = np.zeros(0)
         md = spread[is_multi]
         alpha = st.krippendorff_alpha_bootstrap(counts, level=ALPHA_LEVEL, n_boot=N_BOOT, seed=BOOT_SEED)
+        # The ordinal alpha beside it (no CI): if the two differ much, the raters use the scale's
+        # steps unevenly, and the interval assumption deserves a look.
+        alpha_ordinal = st.krippendorff_alpha(counts, "ordinal") if len(rows) else None
         score_blocks[name] = {
             "raw_histogram": st.raw_histogram(col),
             "averaged_histogram": st.averaged_histogram(means),
             "mean": _nan_to_none(col.mean()) if col.size else None,
             "maxdiff": st.maxdiff_distribution(md),
-            "alpha": {k: (_nan_to_none(v) if isinstance(v, float) else v) for k, v in alpha.as_dict().items()},
+            "alpha": {k: (_nan_to_none(v) if isinstance(v, float) else v) for k, v in alpha.as_dict().items()}
+            | {"alpha_ordinal": _nan_to_none(alpha_ordinal)},
         }
 
     # ---- words

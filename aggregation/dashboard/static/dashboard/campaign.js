@@ -67,7 +67,7 @@ function renderProgress(p) {
 function renderAgreement(st) {
   const tiles = SCORES.map((name) => {
     const a = st.scores[name].alpha;
-    return tile(`Krippendorff α · ${name}`, num(a.alpha), a.ci_low === null ? "CI –" : `95% CI ${num(a.ci_low)} – ${num(a.ci_high)}`, `alpha_${name}`);
+    return tile(`Krippendorff α · ${name}`, num(a.alpha), (a.ci_low === null ? "CI –" : `95% CI ${num(a.ci_low)} – ${num(a.ci_high)}`) + ` · ordinal ${num(a.alpha_ordinal)}`, `alpha_${name}`);
   });
   tiles.push(tile("Fleiss κ · misaligned words", num(st.words.fleiss_kappa), `${st.words.n_units.toLocaleString()} words · ${st.words.raters_per_unit} raters each`, "fleiss_kappa"));
   for (const kind of ["implausibility", "misalignment"]) {
@@ -168,7 +168,7 @@ function renderRaters(st) {
   const n = st.raters.filter((r) => r.outlier).length;
   document.getElementById("raters-note").textContent =
     `${st.raters.length} raters, ${n} flagged. Bias: mean of (own score − the other raters' mean on the same item), in Likert points. ` +
-    `r: correlation of own scores with the leave-one-out consensus. Word disagreement: items where the rater's marked words differ ` +
+    `r: correlation of own scores with the leave-one-out consensus (the four scores pooled). Word disagreement: items where the rater's marked words differ ` +
     `from the majority (items with ≥3 raters). ⚑ ${st.methods.outlier_rule}. Click a column to sort.`;
 }
 
