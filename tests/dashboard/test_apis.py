@@ -157,3 +157,20 @@ def test_openapi_schema_lists_the_dashboard_api(make_user):
     paths = client.get(reverse("api-schema"), HTTP_ACCEPT="application/json").json()["paths"]
     assert "/api/dashboard/campaigns/{campaign_id}/stats/" in paths
     assert "/api/dashboard/items/{item_id}/extra-rater/" in paths
+
+
+def test_beat_and_task_names(settings):
+    from richhf_site.celery import app
+
+    entry = settings.CELERY_BEAT_SCHEDULE["recompute-dashboard-stats"]
+    assert entry["task"] == tasks.recompute_all_campaign_stats.name == "dashboard.recompute_all_campaign_stats"
+    assert entry["task"] in app.tasks
+    assert app.tasks["dashboard.recompute_campaign_stats"].acks_late is True
+
+
+def test_recompute_all_enqueues_one_per_campaign(setup, make_campaign, monkeypatch):
+    sent: list[int] = []
+    monkeypatch.setattr(tasks.recompute_campaign_stats, "delay", lambda cid: sent.append(cid))
+    other = make_campaign("other")
+    assert tasks.recompute_all_campaign_stats.run() == 2
+    assert sorted(sent) == sorted([setup["campaign"].pk, other.pk])

@@ -122,3 +122,18 @@ def test_extra_rater_request_bumps_priority_once(small_campaign, make_user):
     assert ExtraRaterRequest.objects.filter(item=items[0]).count() == 1
     items[0].refresh_from_db()
     assert items[0].priority == 8.5
+
+
+def test_extra_rater_request_is_settled_when_the_item_gets_another_annotation(small_campaign, make_user, rate):
+    campaign, _, items = small_campaign
+    extra_rater_request(item_id=items[0].pk, requested_by=make_user("lead2", "lead"))
+    payload = campaign_stats_recompute(campaign_id=campaign.pk).payload
+    assert payload["extra_rater_requests_open"] == 1
+    assert [w["extra_rater_requested"] for w in payload["worst_items"]] == [True, False]
+    rate(items[0], make_user("fourth", "rater"), (3, 3, 3, 3))
+    payload = campaign_stats_recompute(campaign_id=campaign.pk).payload
+    assert ExtraRaterRequest.objects.get().status == ExtraRaterRequest.Status.FULFILLED
+    assert payload["extra_rater_requests_open"] == 0
+    # and a new request for the same item is allowed again
+    extra_rater_request(item_id=items[0].pk, requested_by=None)
+    assert ExtraRaterRequest.objects.filter(status="open").count() == 1

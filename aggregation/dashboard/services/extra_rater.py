@@ -11,12 +11,15 @@ A complete item with k annotations is therefore not re-offered by clearing compl
 and clearing it would also tell aggregation the item is unfinished. So completed_at is left as
 is; the open requests are listed for the annotation engine to honour (a per-item rater target
 is the engine change needed) and the priority bump takes effect as soon as it does.
+
+Each dashboard recompute settles open requests: once the item has more annotations than when
+the request was made, the request becomes "fulfilled" and a new one may be made.
 """
 
 from __future__ import annotations
 
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import Count, F, Max
 
 from annotation.errors import Conflict
 from annotation.models import Item
@@ -47,3 +50,24 @@ def extra_rater_request(*, item_id: int, requested_by, reason: str = "") -> Extr
         raise Conflict("An extra rater is already requested for this item.") from exc
     Item.objects.filter(pk=item.pk).update(priority=max(top, item.priority) + 1.0)
     return request
+
+
+def extra_rater_requests_settle(*, campaign_id: int) -> int:
+    """Mark open requests fulfilled once their item has more annotations than when asked.
+
+    Safe to repeat: it reads counts and only moves open -> fulfilled. Returns how many moved."""
+    done = (
+        ExtraRaterRequest.objects.filter(item__campaign_id=campaign_id, status=ExtraRaterRequest.Status.OPEN)
+        .annotate(n_now=Count("item__annotations"))
+        .filter(n_now__gt=F("n_annotations_at_request"))
+        .values_list("pk", flat=True)
+    )
+    return ExtraRaterRequest.objects.filter(pk__in=list(done)).update(status=ExtraRaterRequest.Status.FULFILLED)
+
+
+def extra_rater_open_item_ids(*, campaign_id: int) -> list[int]:
+    return sorted(
+        ExtraRaterRequest.objects.filter(
+            item__campaign_id=campaign_id, status=ExtraRaterRequest.Status.OPEN
+        ).values_list("item_id", flat=True)
+    )

@@ -27,6 +27,7 @@ from annotation.selectors import campaign_progress
 
 from ..models import CampaignStats
 from . import statistics as st
+from .extra_rater import extra_rater_open_item_ids, extra_rater_requests_settle
 
 STATS_VERSION = 1
 ALPHA_LEVEL = "interval"
@@ -254,8 +255,13 @@ def campaign_stats_compute(*, campaign: Campaign) -> dict:
         for md, _, item_pk, n, un in worst[:WORST_ITEMS]
     ]
 
+    open_requests = set(extra_rater_open_item_ids(campaign_id=campaign.pk))
+    for row in worst_items:
+        row["extra_rater_requested"] = row["item_id"] in open_requests
+
     return {
         "version": STATS_VERSION,
+        "extra_rater_requests_open": len(open_requests),
         "campaign": {"id": campaign.pk, "name": campaign.name, "raters_per_item": campaign.raters_per_item},
         "progress": {
             "items_total": progress.items_total,
@@ -290,6 +296,7 @@ def campaign_stats_recompute(*, campaign_id: int) -> CampaignStats:
     meanwhile); only the upsert is atomic."""
     campaign = Campaign.objects.get(pk=campaign_id)
     started = time.perf_counter()
+    extra_rater_requests_settle(campaign_id=campaign.pk)
     payload = campaign_stats_compute(campaign=campaign)
     elapsed = time.perf_counter() - started
     stats, _ = CampaignStats.objects.update_or_create(  # atomic on its own

@@ -184,7 +184,9 @@ function renderWorst(st) {
       h("td", { class: "heat", style: `--v:${w.mean_maxdiff}`, text: num(w.mean_maxdiff) }),
       SCORES.map((s) => h("td", { class: "heat", style: `--v:${w.maxdiff[s] ?? 0}`, text: num(w.maxdiff[s]) })),
       h("td", { text: pct(w.word_unanimity) }),
-      h("td", {}, h("a", { class: "btn small", href: config.urls.item.replace("/0/", `/${w.item_id}/`), text: "compare" })),
+      h("td", {},
+        w.extra_rater_requested ? h("span", { class: "badge", title: "an extra rater is requested", text: "+1 asked" }) : null,
+        h("a", { class: "btn small", href: config.urls.item.replace("/0/", `/${w.item_id}/`), text: "compare" })),
     ))),
   );
 }
