@@ -17,7 +17,7 @@ class ItemAdmin(admin.ModelAdmin):
     list_display = ["id", "thumbnail", "campaign", "short_prompt", "split", "priority", "width", "height", "completed_at"]
     list_filter = ["campaign", "split", "category"]
     search_fields = ["prompt", "source_id", "content_hash"]
-    readonly_fields = ["thumbnail", "words", "content_hash", "width", "height", "created_at", "completed_at"]
+    readonly_fields = ["thumbnail", "words", "content_hash", "width", "height", "created_at", "completed_at", "n_submitted"]
 
     @admin.display(description="image")
     def thumbnail(self, obj: Item) -> str:

@@ -70,6 +70,10 @@ class Item(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     # Set when the k-th annotation is submitted; the hand-off point to aggregation.
     completed_at = models.DateTimeField(null=True, blank=True)
+    # Submitted answers so far. Kept by annotation_submit under the item's row lock (the same
+    # lock every count of the item's assignments is made under), so the queue can find
+    # partly done items through a small partial index instead of counting per item.
+    n_submitted = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         ordering = ["id"]
@@ -77,7 +81,14 @@ class Item(models.Model):
             models.UniqueConstraint(fields=["campaign", "content_hash"], name="item_unique_content_per_campaign"),
             models.CheckConstraint(condition=Q(width__gt=0) & Q(height__gt=0), name="item_size_positive"),
         ]
-        indexes = [models.Index(fields=["campaign", "completed_at", "-priority", "id"], name="item_queue_idx")]
+        indexes = [
+            models.Index(fields=["campaign", "completed_at", "-priority", "id"], name="item_queue_idx"),
+            models.Index(
+                fields=["campaign", "-priority", "id"],
+                name="item_partly_done_idx",
+                condition=Q(completed_at__isnull=True, n_submitted__gt=0),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.source_id or self.content_hash[:12]}: {self.prompt[:60]}"

@@ -22,7 +22,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
-from django.db.models import Case, Count, Exists, IntegerField, OuterRef, Q, Subquery, Value, When
+from django.db.models import Count, Exists, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from PIL import Image, UnidentifiedImageError
@@ -163,8 +163,22 @@ def _lease_expiry(campaign: Campaign, now):
     return now + timedelta(minutes=campaign.lease_minutes)
 
 
-def _queue(*, campaign: Campaign, rater, now):
-    """Items this rater may lease, best first: in progress, then priority, then age."""
+def _queue_candidates(*, campaign: Campaign, rater, now) -> list:
+    """Querysets of items this rater may lease, in the order to try them.
+
+    First the items in progress (someone submitted or holds a live lease): few, found through
+    a partial index and the live leases. Then untouched items by priority and age, walked in
+    index order so the first match ends the scan. Counting active assignments per item over
+    the whole campaign is what this avoids: it grows with the campaign, these do not.
+    """
+    open_items = Item.objects.filter(campaign=campaign, completed_at__isnull=True).exclude(
+        Exists(Assignment.objects.filter(item=OuterRef("pk"), rater=rater))
+    )
+    live_leases = Assignment.objects.filter(item__campaign=campaign, state=AssignmentState.LEASED, expires_at__gt=now)
+    leased_ids = set(live_leases.values_list("item_id", flat=True))
+    partly_done_ids = set(
+        Item.objects.filter(campaign=campaign, completed_at__isnull=True, n_submitted__gt=0).values_list("pk", flat=True)
+    )
     n_active = (
         Assignment.objects.filter(item=OuterRef("pk"))
         .filter(active_assignment_q(now))
@@ -173,30 +187,31 @@ def _queue(*, campaign: Campaign, rater, now):
         .annotate(c=Count("pk"))
         .values("c")
     )
-    return (
-        Item.objects.filter(campaign=campaign, completed_at__isnull=True)
+    in_progress = (
+        open_items.filter(pk__in=leased_ids | partly_done_ids)
         .annotate(n_active=Coalesce(Subquery(n_active, output_field=IntegerField()), Value(0)))
         .filter(n_active__lt=campaign.raters_per_item)
-        .exclude(Exists(Assignment.objects.filter(item=OuterRef("pk"), rater=rater)))
-        .annotate(in_progress=Case(When(n_active__gt=0, then=Value(1)), default=Value(0), output_field=IntegerField()))
-        .order_by("-in_progress", "-priority", "created_at", "id")
+        .order_by("-priority", "id")
     )
+    untouched = open_items.filter(n_submitted=0).exclude(pk__in=leased_ids).order_by("-priority", "id")
+    return [in_progress, untouched]
 
 
 def _lease_one(*, rater, campaign: Campaign, now) -> Assignment | None:
-    queue = _queue(campaign=campaign, rater=rater, now=now)
     tried: list[int] = []
-    # The queue's counts come from the statement's snapshot; recount under the item lock and
+    # The candidates come from the statement's snapshot; recount under the item lock and
     # move on if someone filled the item between the snapshot and the lock.
-    for _ in range(50):
-        item = queue.exclude(pk__in=tried).select_for_update(skip_locked=True, of=("self",)).first()
-        if item is None:
-            return None
-        if _count_active(item_id=item.pk, now=now) < campaign.raters_per_item:
-            return Assignment.objects.create(
-                item=item, rater=rater, state=AssignmentState.LEASED, leased_at=now, expires_at=_lease_expiry(campaign, now)
-            )
-        tried.append(item.pk)
+    for queue in _queue_candidates(campaign=campaign, rater=rater, now=now):
+        for _ in range(50):
+            item = queue.exclude(pk__in=tried).select_for_update(skip_locked=True, of=("self",)).first()
+            if item is None:
+                break
+            if _count_active(item_id=item.pk, now=now) < campaign.raters_per_item:
+                return Assignment.objects.create(
+                    item=item, rater=rater, state=AssignmentState.LEASED, leased_at=now,
+                    expires_at=_lease_expiry(campaign, now),
+                )
+            tried.append(item.pk)
     return None
 
 
@@ -375,10 +390,13 @@ def annotation_submit(*, assignment_id: int, rater, data: AnnotationInput, now=N
     assignment.finished_at = now
     assignment.save(update_fields=["state", "finished_at"])
 
-    n_submitted = Assignment.objects.filter(item=item, state=AssignmentState.SUBMITTED).count()
-    if n_submitted >= item.campaign.raters_per_item and item.completed_at is None:
+    item.n_submitted = Assignment.objects.filter(item=item, state=AssignmentState.SUBMITTED).count()
+    update = ["n_submitted"]
+    if item.n_submitted >= item.campaign.raters_per_item and item.completed_at is None:
         item.completed_at = now
-        item.save(update_fields=["completed_at"])
+        update.append("completed_at")
+    item.save(update_fields=update)
+    if "completed_at" in update:
         item_id = item.pk
         transaction.on_commit(lambda: _enqueue_aggregation(item_id))
     return annotation, True

@@ -67,6 +67,7 @@ def test_exactly_k_raters_then_nothing_to_do(raters, make_item, make_user):
         annotation_submit(assignment_id=a.pk, rater=user, data=answer())
     item.refresh_from_db()
     assert item.completed_at is not None
+    assert item.n_submitted == 3 == Assignment.objects.filter(item=item, state=AssignmentState.SUBMITTED).count()
     fourth = make_user("r4", "rater")
     campaign_add_raters(campaign=campaign, users=[fourth])
     result = assignment_next(rater=fourth, campaign=campaign)
@@ -266,3 +267,18 @@ def test_heartbeat_also_keeps_the_preloaded_lease_alive(raters, make_item):
     assignment_heartbeat(assignment_id=result.assignment.pk, rater=r1, now=t1)
     upcoming = Assignment.objects.get(pk=result.upcoming[0].pk)
     assert upcoming.expires_at == t1 + timedelta(minutes=campaign.lease_minutes)
+
+
+def test_partly_done_items_come_first_even_when_their_lease_expired(raters, make_item, make_user):
+    """An item with one answer and no live lease is still 'in progress' for the queue."""
+    campaign, (r1, r2, r3) = raters
+    t0 = timezone.now()
+    started = make_item(campaign)
+    make_item(campaign, priority=5.0)
+    a = assignment_next(rater=r1, campaign=campaign, now=t0).assignment
+    assert a.item.priority == 5.0
+    annotation_submit(assignment_id=a.pk, rater=r1, data=answer(), now=t0)
+    b = assignment_next(rater=r1, campaign=campaign, now=t0).assignment
+    assert b.item == started
+    later = t0 + timedelta(hours=2)  # r1's lease on `started` lapsed; the other item has 1 answer
+    assert assignment_next(rater=r2, campaign=campaign, now=later).assignment.item == a.item
