@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 
 from annotation import roles
-from annotation.models import Campaign, Item
+from annotation.models import Annotation, Campaign, Item
 
 from . import selectors
 from .apis import stats_envelope
@@ -28,6 +28,8 @@ def campaign_dashboard(request: HttpRequest, campaign_id: int) -> HttpResponse:
     stats = selectors.campaign_stats_get(campaign=campaign)
     config = {
         "envelope": stats_envelope(stats) if stats else None,
+        # One indexed count, so the page can say how stale the cached figures are.
+        "annotations_now": Annotation.objects.filter(item__campaign=campaign).count(),
         "urls": {
             "stats": reverse("dashboard:api-stats", args=[campaign.pk]),
             "csv": reverse("dashboard:api-stats-csv", args=[campaign.pk]),

@@ -77,7 +77,7 @@ def test_page_reads_only_the_cache(setup, django_assert_max_num_queries):
     client = Client()
     client.force_login(setup["lead"])
     url = reverse("dashboard:campaign", args=[setup["campaign"].pk])
-    with django_assert_max_num_queries(6):  # session, user, groups, campaign, stats row
+    with django_assert_max_num_queries(7):  # session, user, groups, campaign, stats row, annotation count
         assert client.get(url).status_code == 200
 
 

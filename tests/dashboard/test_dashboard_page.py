@@ -62,6 +62,7 @@ def test_dashboard_shows_the_simulated_campaign(live_server, page):
     assert load_s < 2.0, load_s
 
     expect(page.locator("#freshness")).to_contain_text("Computed")
+    expect(page.locator("#freshness")).to_contain_text("up to date with the annotations")
     expect(page.locator("[data-metric=items_total] .tile-value")).to_have_text("12")
     expect(page.locator("[data-metric=annotations] .tile-value")).to_have_text(str(n_annotations))
     complete = Item.objects.filter(campaign=campaign, completed_at__isnull=False).count()

@@ -33,7 +33,10 @@ function renderFreshness(env) {
     return;
   }
   const when = new Date(env.computed_at);
+  const counted = env.stats ? env.stats.progress.annotations : 0;
+  const newer = config.annotations_now - counted;
   el.textContent = `Computed ${ago(env.computed_at)} (${when.toLocaleString()}) in ${num(env.compute_seconds, 1)} s` +
+    (newer > 0 ? ` · ${newer.toLocaleString()} annotations since` : " · up to date with the annotations") +
     (env.refresh_requested_at ? " · refreshing…" : "");
   el.dataset.computedAt = env.computed_at;
 }
@@ -227,6 +230,7 @@ async function refresh() {
       const env = await r.json();
       if (env.computed_at && env.computed_at !== before && !env.refresh_requested_at) {
         config.envelope = env;
+        config.annotations_now = Math.max(config.annotations_now, env.stats.progress.annotations);
         render(env);
         break;
       }
