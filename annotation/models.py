@@ -74,6 +74,8 @@ class Item(models.Model):
     # lock every count of the item's assignments is made under), so the queue can find
     # partly done items through a small partial index instead of counting per item.
     n_submitted = models.PositiveSmallIntegerField(default=0)
+    # Raters asked for beyond the campaign's k (a lead's "request an extra rater").
+    extra_raters = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         ordering = ["id"]
@@ -92,6 +94,11 @@ class Item(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source_id or self.content_hash[:12]}: {self.prompt[:60]}"
+
+    @property
+    def raters_wanted(self) -> int:
+        """How many distinct raters this item needs: the campaign's k plus any extra."""
+        return self.campaign.raters_per_item + self.extra_raters
 
 
 class AssignmentState(models.TextChoices):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 
 from . import roles
@@ -85,7 +85,7 @@ def rater_progress(*, campaign: Campaign, rater, now: datetime | None = None) ->
     remaining_for_me = (
         Item.objects.filter(campaign=campaign, completed_at__isnull=True)
         .annotate(n_active=Count("assignments", filter=active_here))
-        .filter(n_active__lt=campaign.raters_per_item)
+        .filter(n_active__lt=campaign.raters_per_item + F("extra_raters"))
         .exclude(assignments__rater=rater)
         .count()
     )

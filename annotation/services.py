@@ -22,7 +22,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Exists, IntegerField, OuterRef, Q, Subquery, Value
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from PIL import Image, UnidentifiedImageError
@@ -190,7 +190,7 @@ def _queue_candidates(*, campaign: Campaign, rater, now) -> list:
     in_progress = (
         open_items.filter(pk__in=leased_ids | partly_done_ids)
         .annotate(n_active=Coalesce(Subquery(n_active, output_field=IntegerField()), Value(0)))
-        .filter(n_active__lt=campaign.raters_per_item)
+        .filter(n_active__lt=campaign.raters_per_item + F("extra_raters"))
         .order_by("-priority", "id")
     )
     untouched = open_items.filter(n_submitted=0).exclude(pk__in=leased_ids).order_by("-priority", "id")
@@ -206,7 +206,7 @@ def _lease_one(*, rater, campaign: Campaign, now) -> Assignment | None:
             item = queue.exclude(pk__in=tried).select_for_update(skip_locked=True, of=("self",)).first()
             if item is None:
                 break
-            if _count_active(item_id=item.pk, now=now) < campaign.raters_per_item:
+            if _count_active(item_id=item.pk, now=now) < campaign.raters_per_item + item.extra_raters:
                 return Assignment.objects.create(
                     item=item, rater=rater, state=AssignmentState.LEASED, leased_at=now,
                     expires_at=_lease_expiry(campaign, now),
@@ -259,10 +259,10 @@ def _get_own_assignment_locked(*, assignment_id: int, rater) -> Assignment:
 
 def _reclaim_or_conflict(*, assignment: Assignment, now, action: str) -> None:
     """An expired lease may be taken up again only if its slot is still free."""
-    campaign = assignment.item.campaign
-    if _count_active(item_id=assignment.item_id, now=now, exclude_id=assignment.pk) >= campaign.raters_per_item:
+    wanted = assignment.item.raters_wanted
+    if _count_active(item_id=assignment.item_id, now=now, exclude_id=assignment.pk) >= wanted:
         raise Conflict(
-            f"Your lease on this item expired and its {campaign.raters_per_item} slots were taken by other raters; "
+            f"Your lease on this item expired and its {wanted} slots were taken by other raters; "
             f"the {action} was not recorded.",
             extra={"code": "lease_expired"},
         )
@@ -392,7 +392,7 @@ def annotation_submit(*, assignment_id: int, rater, data: AnnotationInput, now=N
 
     item.n_submitted = Assignment.objects.filter(item=item, state=AssignmentState.SUBMITTED).count()
     update = ["n_submitted"]
-    if item.n_submitted >= item.campaign.raters_per_item and item.completed_at is None:
+    if item.n_submitted >= item.raters_wanted and item.completed_at is None:
         item.completed_at = now
         update.append("completed_at")
     item.save(update_fields=update)
@@ -409,6 +409,21 @@ def leases_expire(*, now=None) -> int:
     return Assignment.objects.filter(state=AssignmentState.LEASED, expires_at__lte=now).update(
         state=AssignmentState.EXPIRED, finished_at=now
     )
+
+
+@transaction.atomic
+def item_request_extra_rater(*, item_id: int) -> Item:
+    """Asks for one more distinct rater on an item (a lead's decision after poor agreement).
+
+    Holds the item's row lock. The item re-enters the queue (completed_at cleared) until the
+    extra answer arrives; then it completes again and its aggregate is recomputed from all
+    answers. Its current aggregate stays in place meanwhile.
+    """
+    item = _lock_item(item_id)
+    item.extra_raters += 1
+    item.completed_at = None
+    item.save(update_fields=["extra_raters", "completed_at"])
+    return item
 
 
 # --------------------------------------------------------------------------- campaigns

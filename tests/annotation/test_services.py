@@ -282,3 +282,27 @@ def test_partly_done_items_come_first_even_when_their_lease_expired(raters, make
     assert b.item == started
     later = t0 + timedelta(hours=2)  # r1's lease on `started` lapsed; the other item has 1 answer
     assert assignment_next(rater=r2, campaign=campaign, now=later).assignment.item == a.item
+
+
+def test_extra_rater_reopens_a_complete_item_for_one_more_distinct_rater(raters, make_item, make_user):
+    from annotation.services import item_request_extra_rater
+
+    campaign, users = raters
+    item = make_item(campaign)
+    for user in users:
+        a = assignment_next(rater=user, campaign=campaign).assignment
+        annotation_submit(assignment_id=a.pk, rater=user, data=answer())
+    item.refresh_from_db()
+    assert item.completed_at is not None
+    r4, r5 = make_user("r4", "rater"), make_user("r5", "rater")
+    campaign_add_raters(campaign=campaign, users=[r4, r5])
+    assert assignment_next(rater=r4, campaign=campaign).reason == "done"
+    item_request_extra_rater(item_id=item.pk)
+    assert assignment_next(rater=users[0], campaign=campaign).reason == "done"  # never the same rater twice
+    extra = assignment_next(rater=r4, campaign=campaign).assignment
+    assert extra.item == item
+    assert assignment_next(rater=r5, campaign=campaign).reason == "busy"  # only one extra slot
+    annotation_submit(assignment_id=extra.pk, rater=r4, data=answer())
+    item.refresh_from_db()
+    assert item.completed_at is not None and item.n_submitted == 4
+    assert assignment_next(rater=r5, campaign=campaign).reason == "done"
