@@ -65,9 +65,11 @@ def predict_batch(
     if generate:
         # The target is the prompt plus "_0" suffixes, so it is never much longer than the
         # prompt: capping decoding there stops an untrained model from running to the limit.
-        prompt_tokens = int(attention_mask[-1].sum(-1).max())
-        limit = min(model.config.max_target_tokens, 2 * prompt_tokens + 8)
-        tagged = processor.decode(model.generate_keywords(out.text_encoder_states, out.text_encoder_mask, limit))
+        # Each sample is cut at its own limit, so results do not depend on the batch.
+        limits = (2 * attention_mask[-1].sum(-1) + 8).clamp(max=model.config.max_target_tokens)
+        tokens = model.generate_keywords(out.text_encoder_states, out.text_encoder_mask, int(limits.max()))
+        # generate() prepends the decoder start token: keep it plus `limit` new tokens.
+        tagged = processor.decode([row[: 1 + int(limit)] for row, limit in zip(tokens, limits, strict=True)])
     else:
         tagged = list(prompts)
     heat = {task: out.heatmaps[task].float().cpu().numpy() for task in HEATMAP_TASKS}

@@ -112,6 +112,6 @@ class RAHFProcessor:
         labels[enc.attention_mask == 0] = -100
         return labels
 
-    def decode(self, ids: torch.Tensor) -> list[str]:
+    def decode(self, ids: torch.Tensor | list[torch.Tensor]) -> list[str]:
         """Generated ids to text (special tokens dropped, spaces kept as generated)."""
         return [text.strip() for text in self.tokenizer.batch_decode(ids, skip_special_tokens=True)]

@@ -98,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vit", default=None, help="ViT weights name or path (implies --pretrained for the ViT)")
     p.add_argument("--t5", default=None, help="T5 weights name or path (implies --pretrained for T5)")
     p.add_argument("--tokenizer", default=None, help='"byt5" (offline) or a tokenizer name/path')
+    p.add_argument("--heatmap-loss-weight", type=float, default=None, help="override the config's (1.0)")
+    p.add_argument("--score-loss-weight", type=float, default=None, help="override the config's (1.0)")
+    p.add_argument("--text-loss-weight", type=float, default=None, help="override the config's (1.0)")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many optimizer steps")
     p.add_argument(
@@ -170,6 +173,9 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
             overrides["vit_pretrained"] = args.vit
         if args.t5:
             overrides["t5_pretrained"] = args.t5
+        for key in ("heatmap_loss_weight", "score_loss_weight", "text_loss_weight"):
+            if getattr(args, key) is not None:
+                overrides[key] = getattr(args, key)
         if args.tokenizer:
             overrides["tokenizer"] = args.tokenizer
         elif args.pretrained or args.t5:
