@@ -173,3 +173,24 @@ def test_modified_z_min_mad_keeps_tiny_differences_unflagged():
     corr = [0.87, 0.88, 0.87, 0.86, 0.80]
     assert abs(st.modified_z(corr)[-1]) > st.OUTLIER_Z  # MAD 0.01: a 0.07 gap looks huge
     assert abs(st.modified_z(corr, min_mad=0.05)[-1]) < st.OUTLIER_Z
+
+
+def test_fleiss_bootstrap_resample_matches_statsmodels_on_the_resampled_table():
+    rng = np.random.default_rng(4)
+    k = 3
+    sizes = rng.integers(3, 9, size=80)  # words per prompt
+    groups = np.repeat(np.arange(len(sizes)), sizes)
+    marked = rng.binomial(k, rng.uniform(0.05, 0.5, size=len(groups)))
+    table = np.stack([k - marked, marked], axis=1)
+    kappa, low, high = st.fleiss_kappa_bootstrap(table, groups, n_boot=400, seed=9)
+    assert kappa == pytest.approx(sm_fleiss_kappa(table, method="fleiss"))
+    assert low < kappa < high
+    assert st.fleiss_kappa_bootstrap(table, groups, n_boot=400, seed=9) == (kappa, low, high)
+    # Same spread as a plain bootstrap that resamples prompts and asks statsmodels each time.
+    by_group = [table[groups == g] for g in range(len(sizes))]
+    plain = [
+        sm_fleiss_kappa(np.concatenate([by_group[g] for g in rng.integers(0, len(sizes), size=len(sizes))]))
+        for _ in range(400)
+    ]
+    lo, hi = np.percentile(plain, [2.5, 97.5])
+    assert low == pytest.approx(lo, abs=0.04) and high == pytest.approx(hi, abs=0.04)

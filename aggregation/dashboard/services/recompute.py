@@ -153,8 +153,8 @@ def campaign_stats_compute(*, campaign: Campaign) -> dict:
         }
 
     # ---- words
-    fleiss_table, k_words = st.words_fleiss_table(table)
-    kappa = st.fleiss_kappa(fleiss_table) if len(fleiss_table) else None
+    fleiss_table, k_words, word_groups = st.words_fleiss_units(table)
+    kappa, kappa_low, kappa_high = st.fleiss_kappa_bootstrap(fleiss_table, word_groups, n_boot=N_BOOT, seed=BOOT_SEED)
 
     # ---- heatmaps: mean over items of the per-item mean pairwise IoU / CC
     stored = {
@@ -276,7 +276,14 @@ def campaign_stats_compute(*, campaign: Campaign) -> dict:
             "per_day": [{"day": d["day"].isoformat(), "n": d["n"]} for d in per_day],
         },
         "scores": score_blocks,
-        "words": {"fleiss_kappa": _nan_to_none(kappa), "n_units": int(len(fleiss_table)), "raters_per_unit": k_words},
+        "words": {
+            "fleiss_kappa": _nan_to_none(kappa),
+            "ci_low": _nan_to_none(kappa_low),
+            "ci_high": _nan_to_none(kappa_high),
+            "n_units": int(len(fleiss_table)),
+            "n_items": int(word_groups.max()) + 1 if len(word_groups) else 0,
+            "raters_per_unit": k_words,
+        },
         "heatmaps": heatmaps,
         "raters": raters,
         "worst_items": worst_items,

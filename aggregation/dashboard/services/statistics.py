@@ -305,10 +305,17 @@ def word_majority_disagreement(table: RatingTable) -> tuple[np.ndarray, np.ndarr
 def words_fleiss_table(table: RatingTable) -> tuple[np.ndarray, int]:
     """(units, 2) table of [not marked, marked] per prompt word, over the items rated by the most
     common number of raters (Fleiss needs it constant); returns the table and that number."""
+    units, k, _ = words_fleiss_units(table)
+    return units, k
+
+
+def words_fleiss_units(table: RatingTable) -> tuple[np.ndarray, int, np.ndarray]:
+    """words_fleiss_table plus, per unit (word), the index of its item among the items used, so
+    a bootstrap can resample whole items (words of one prompt are not independent)."""
     _, n = table.item_sums()
     rated = n[n >= 2]
     if rated.size == 0:
-        return np.zeros((0, 2)), 0
+        return np.zeros((0, 2)), 0, np.zeros(0, dtype=np.int64)
     values, freq = np.unique(rated, return_counts=True)
     k = int(values[np.argmax(freq)])
     marked: dict[int, np.ndarray] = {}
@@ -316,6 +323,45 @@ def words_fleiss_table(table: RatingTable) -> tuple[np.ndarray, int]:
         if n[it] == k:
             marked[it] = marks.astype(int) if it not in marked else marked[it] + marks
     if not marked:
-        return np.zeros((0, 2)), k
+        return np.zeros((0, 2)), k, np.zeros(0, dtype=np.int64)
     yes = np.concatenate(list(marked.values())).astype(np.float64)
-    return np.stack([k - yes, yes], axis=1), k
+    groups = np.concatenate([np.full(len(v), g, dtype=np.int64) for g, v in enumerate(marked.values())])
+    return np.stack([k - yes, yes], axis=1), k, groups
+
+
+def fleiss_kappa_bootstrap(
+    table: np.ndarray, groups: np.ndarray, *, n_boot: int = 500, seed: int = 0, confidence: float = 0.95
+) -> tuple[float | None, float | None, float | None]:
+    """Fleiss' kappa with a percentile bootstrap CI resampling whole groups (items).
+
+    Kappa only needs, per group, the category totals, the sum of the per-unit agreements P_u and
+    the unit count, so a resample is a weight vector over groups: (B, G) matrix products, chunked
+    to bound memory."""
+    t = np.asarray(table, dtype=np.float64)
+    kappa = fleiss_kappa(t) if len(t) else None
+    if kappa is None:
+        return None, None, None
+    k = t[0].sum()
+    n_groups = int(groups.max()) + 1
+    p_u = ((t * t).sum(axis=1) - k) / (k * (k - 1))
+    cat = np.zeros((n_groups, t.shape[1]))
+    np.add.at(cat, groups, t)
+    p_sum = np.bincount(groups, weights=p_u, minlength=n_groups)
+    units = np.bincount(groups, minlength=n_groups).astype(np.float64)
+    rng = np.random.default_rng(seed)
+    boots: list[np.ndarray] = []
+    for lo in range(0, n_boot, 50):
+        w = rng.multinomial(n_groups, np.full(n_groups, 1 / n_groups), size=min(50, n_boot - lo)).astype(np.float64)
+        n_units = w @ units
+        p_j = (w @ cat) / (n_units * k)[:, None]
+        p_e = (p_j * p_j).sum(axis=1)
+        p_bar = (w @ p_sum) / n_units
+        with np.errstate(divide="ignore", invalid="ignore"):
+            boots.append((p_bar - p_e) / (1 - p_e))
+    values = np.concatenate(boots)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return kappa, None, None
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(values, [tail, 100 - tail])
+    return kappa, float(low), float(high)

@@ -72,7 +72,7 @@ function renderAgreement(st) {
     const a = st.scores[name].alpha;
     return tile(`Krippendorff α · ${name}`, num(a.alpha), (a.ci_low === null ? "CI –" : `95% CI ${num(a.ci_low)} – ${num(a.ci_high)}`) + ` · ordinal ${num(a.alpha_ordinal)}`, `alpha_${name}`);
   });
-  tiles.push(tile("Fleiss κ · misaligned words", num(st.words.fleiss_kappa), `${st.words.n_units.toLocaleString()} words · ${st.words.raters_per_unit} raters each`, "fleiss_kappa"));
+  tiles.push(tile("Fleiss κ · misaligned words", num(st.words.fleiss_kappa), (st.words.ci_low === null ? "CI –" : `95% CI ${num(st.words.ci_low)} – ${num(st.words.ci_high)}`) + ` · ${st.words.n_units.toLocaleString()} words, ${st.words.raters_per_unit} raters`, "fleiss_kappa"));
   for (const kind of ["implausibility", "misalignment"]) {
     const m = st.heatmaps[kind];
     tiles.push(tile(`${kind} maps · IoU`, num(m.iou), `CC ${num(m.cc)} · ${m.n_items} items`, `${kind}_iou`));
@@ -81,7 +81,7 @@ function renderAgreement(st) {
   const b = st.methods.bootstrap;
   document.getElementById("alpha-note").textContent =
     `Krippendorff's α on the ${st.methods.alpha_level} scale (1–5); 95% CI: percentile bootstrap over items, ` +
-    `${b.resamples} resamples, seed ${b.seed}. Fleiss' κ: per prompt word, marked misaligned or not. ` +
+    `${b.resamples} resamples, seed ${b.seed}. Fleiss' κ: per prompt word, marked misaligned or not (CI resamples whole prompts). ` +
     "Heatmaps: mean over items of the mean pairwise IoU / correlation of the raters' binary maps.";
 }
 
