@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "aggregation",
     "aggregation.exports",
     "aggregation.dashboard",
+    "aggregation.learning",
     "frontend",
 ]
 
@@ -188,6 +189,14 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=int(os.environ.get("RICHHF_DASHBOARD_EVERY_S", "900"))),
     },
 }
+# Retraining runs on its own queue so annotation traffic (default queue) never waits for it.
+CELERY_TASK_ROUTES = {"learning.retrain": {"queue": "training"}, "learning.predict": {"queue": "training"}}
+CELERY_BEAT_SCHEDULE["learning-tick"] = {
+    # Starts due retraining runs (schedule / new aggregates) and re-enqueues stalled ones.
+    "task": "learning.tick",
+    "schedule": timedelta(seconds=int(os.environ.get("RICHHF_LEARNING_TICK_S", "300"))),
+}
+RICHHF_LEARNING_DIR = Path(os.environ.get("RICHHF_LEARNING_DIR", VAR_DIR / "learning"))
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 LOGGING = {

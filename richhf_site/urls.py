@@ -12,5 +12,6 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("aggregation.dashboard.urls")),
+    path("", include("aggregation.learning.urls")),
     path("", include("frontend.urls")),
 ]

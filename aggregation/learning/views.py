@@ -1,0 +1,38 @@
+"""The leads page: versions with their metrics over time and what the queue order is based on."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+
+from annotation import roles
+from annotation.models import Campaign
+
+from . import selectors
+
+
+def _chart_points(versions, width: int = 560, height: int = 160, pad: int = 20) -> str:
+    values = [(i, v.combined_metric) for i, v in enumerate(versions) if v.combined_metric is not None]
+    if not values:
+        return ""
+    lo, hi = min(v for _, v in values), max(v for _, v in values)
+    span = (hi - lo) or 1.0
+    step = (width - 2 * pad) / max(len(versions) - 1, 1)
+    return " ".join(f"{pad + i * step:.1f},{height - pad - (v - lo) / span * (height - 2 * pad):.1f}" for i, v in values)
+
+
+@login_required
+def campaign_learning(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    if not roles.is_lead_or_admin(request.user):
+        raise PermissionDenied("The learning page is for project leads and admins.")
+    campaign = get_object_or_404(Campaign, pk=campaign_id)
+    versions = list(selectors.versions_for_campaign(campaign=campaign))
+    context = {
+        "campaign": campaign,
+        "versions": versions,
+        "points": _chart_points(versions),
+        "queue": selectors.queue_explanation(campaign=campaign),
+    }
+    return render(request, "learning/campaign.html", context)
