@@ -6,6 +6,7 @@ from __future__ import annotations
 import krippendorff
 import numpy as np
 import pytest
+from django.urls import reverse
 
 from aggregation.dashboard.models import CampaignStats, ExtraRaterRequest
 from aggregation.dashboard.services import campaign_stats_recompute, extra_rater_request
@@ -116,12 +117,13 @@ def test_extra_rater_request_bumps_priority_once(small_campaign, make_user):
     items[0].refresh_from_db()
     assert items[0].priority == 8.5  # above every other item of the campaign
     assert req.previous_priority == 0.0 and req.n_annotations_at_request == 3
-    assert items[0].completed_at is not None  # left alone: see services/extra_rater.py
+    # the annotation engine's own hook: one more rater wanted, back in the queue
+    assert items[0].extra_raters == 1 and items[0].completed_at is None
     with pytest.raises(Conflict):
         extra_rater_request(item_id=items[0].pk, requested_by=lead)
     assert ExtraRaterRequest.objects.filter(item=items[0]).count() == 1
     items[0].refresh_from_db()
-    assert items[0].priority == 8.5
+    assert items[0].priority == 8.5 and items[0].extra_raters == 1
 
 
 def test_extra_rater_request_is_settled_when_the_item_gets_another_annotation(small_campaign, make_user, rate):
@@ -137,3 +139,16 @@ def test_extra_rater_request_is_settled_when_the_item_gets_another_annotation(sm
     # and a new request for the same item is allowed again
     extra_rater_request(item_id=items[0].pk, requested_by=None)
     assert ExtraRaterRequest.objects.filter(status="open").count() == 1
+
+
+def test_a_new_rater_is_offered_the_requested_item_first(small_campaign, make_user):
+    from annotation.services import campaign_add_raters
+    from tests.conftest import api_client_for
+
+    campaign, _, items = small_campaign
+    extra_rater_request(item_id=items[0].pk, requested_by=make_user("lead3", "lead"))
+    newcomer = make_user("newcomer", "rater")
+    campaign_add_raters(campaign=campaign, users=[newcomer])
+    leased = api_client_for(newcomer).post(reverse("api:next-item", args=[campaign.pk]), {}, format="json")
+    assert leased.status_code in (200, 201), leased.content
+    assert leased.json()["assignment"]["item"]["id"] == items[0].pk

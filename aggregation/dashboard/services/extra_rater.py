@@ -1,16 +1,13 @@
 """A lead's request for one more rater on an item.
 
-What it does, exactly (annotation/ is not this app's to change):
-- records an ExtraRaterRequest row (one open request per item, enforced by the database);
-- raises Item.priority above every other item of the campaign, so that whenever the item is
-  leasable it is offered before any other new item.
-
-What it cannot do on its own: the lease engine (annotation.services._queue) offers an item only
-while it has fewer than Campaign.raters_per_item active assignments and completed_at is null.
-A complete item with k annotations is therefore not re-offered by clearing completed_at alone,
-and clearing it would also tell aggregation the item is unfinished. So completed_at is left as
-is; the open requests are listed for the annotation engine to honour (a per-item rater target
-is the engine change needed) and the priority bump takes effect as soon as it does.
+What it does, exactly:
+- records an ExtraRaterRequest row (one open request per item, enforced by the database), with
+  the item's annotation count and priority at the time;
+- calls annotation.services.item_request_extra_rater, which raises the item's own rater target
+  (Item.extra_raters += 1) and clears completed_at, so the lease engine offers it again to a
+  rater who has not seen it; when the extra answer arrives the item completes again and its
+  aggregate is recomputed from all answers;
+- raises Item.priority above every other item of the campaign, so it is offered first.
 
 Each dashboard recompute settles open requests: once the item has more annotations than when
 the request was made, the request becomes "fulfilled" and a new one may be made.
@@ -23,6 +20,7 @@ from django.db.models import Count, F, Max
 
 from annotation.errors import Conflict
 from annotation.models import Item
+from annotation.services import item_request_extra_rater
 
 from ..models import ExtraRaterRequest
 
@@ -48,6 +46,7 @@ def extra_rater_request(*, item_id: int, requested_by, reason: str = "") -> Extr
             )
     except IntegrityError as exc:  # a concurrent request won the unique constraint
         raise Conflict("An extra rater is already requested for this item.") from exc
+    item_request_extra_rater(item_id=item.pk)
     Item.objects.filter(pk=item.pk).update(priority=max(top, item.priority) + 1.0)
     return request
 
