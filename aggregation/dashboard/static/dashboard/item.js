@@ -74,7 +74,7 @@ async function main() {
     const body = await r.json().catch(() => ({}));
     if (r.ok) {
       button.textContent = "Extra rater requested";
-      status.textContent = "Requested: the item now has the campaign's highest priority and is listed as needing one more rater.";
+      status.textContent = "Requested: the item is back in the queue, first in line, for one more rater who has not seen it.";
     } else {
       button.disabled = r.status === 409;
       status.textContent = body.detail || `Request failed (${r.status}).`;
