@@ -23,7 +23,7 @@ cleanup() {
 }
 trap cleanup INT TERM EXIT
 
-$PY -m celery -A richhf_site worker -l INFO -c 1 -Q default >var/log/worker.log 2>&1 &
+$PY -m celery -A richhf_site worker -l INFO -c 1 -Q default,training >var/log/worker.log 2>&1 &
 pids+=($!)
 $PY -m celery -A richhf_site beat -l INFO >var/log/beat.log 2>&1 &
 pids+=($!)
