@@ -105,7 +105,9 @@ class RAHFModel(nn.Module):
         if pretrained and config.vit_pretrained:
             self.vit = ViTModel.from_pretrained(config.vit_pretrained, add_pooling_layer=False)
         else:
-            vit_config = ViTConfig(**{**config.vit, "image_size": config.image_size, "patch_size": config.patch_size})
+            # A named config leaves the ViT's size to the RAHF config; a checkpoint's config.vit
+            # carries the size its position embeddings were trained at.
+            vit_config = ViTConfig(**{"image_size": config.image_size, "patch_size": config.patch_size, **config.vit})
             self.vit = ViTModel(vit_config, add_pooling_layer=False)
         if pretrained and config.t5_pretrained:
             self.t5 = T5ForConditionalGeneration.from_pretrained(config.t5_pretrained)
@@ -117,10 +119,9 @@ class RAHFModel(nn.Module):
                 t5_kwargs["vocab_size"] = vocab_size
             self.t5 = T5ForConditionalGeneration(T5Config(**t5_kwargs))
         # Store the full resolved configs so a checkpoint rebuilds without the hub.
-        config.vit = {k: v for k, v in self.vit.config.to_dict().items() if k not in _HF_VOLATILE} | {
-            "image_size": config.image_size,
-            "patch_size": config.patch_size,
-        }
+        if self.vit.config.patch_size != config.patch_size:
+            raise ValueError(f"ViT patch size {self.vit.config.patch_size} != config patch_size {config.patch_size}")
+        config.vit = {k: v for k, v in self.vit.config.to_dict().items() if k not in _HF_VOLATILE}
         config.t5 = {k: v for k, v in self.t5.config.to_dict().items() if k not in _HF_VOLATILE}
         d_model = self.t5.config.d_model
         self.project = nn.Linear(self.vit.config.hidden_size, d_model)
@@ -147,7 +148,9 @@ class RAHFModel(nn.Module):
         The ViT runs once per image; its tokens are shared by the T task passes.
         """
         tasks, batch, length = input_ids.shape
-        image = self.project(self.vit(pixel_values=pixel_values).last_hidden_state)
+        # Pretrained ViTs of another resolution get interpolated position embeddings.
+        resize = pixel_values.shape[-1] != self.vit.config.image_size
+        image = self.project(self.vit(pixel_values=pixel_values, interpolate_pos_encoding=resize).last_hidden_state)
         n_img = image.shape[1]
         image = image.unsqueeze(0).expand(tasks, -1, -1, -1).reshape(tasks * batch, n_img, -1)
         text = self.t5.get_input_embeddings()(input_ids.reshape(tasks * batch, length))

@@ -162,3 +162,34 @@ def test_config_json_round_trip(tmp_path: Path) -> None:
     assert RAHFConfig.load(tmp_path / "c.json") == config
     with pytest.raises(ValueError, match="unknown config"):
         get_config("huge")
+
+
+def test_pretrained_weights_load_from_local_paths(tmp_path: Path) -> None:
+    """The from_pretrained path, offline: weights saved to local folders load unchanged."""
+    tokenizer = load_tokenizer("byt5")
+    torch.manual_seed(4)
+    donor = RAHFModel(get_config("tiny"), vocab_size=len(tokenizer))
+    donor.vit.save_pretrained(tmp_path / "vit")
+    donor.t5.save_pretrained(tmp_path / "t5")
+    config = get_config("tiny", vit_pretrained=str(tmp_path / "vit"), t5_pretrained=str(tmp_path / "t5"))
+    model = RAHFModel(config, vocab_size=len(tokenizer), pretrained=True)
+    for name, tensor in donor.vit.state_dict().items():
+        assert torch.equal(model.vit.state_dict()[name], tensor), name
+    for name, tensor in donor.t5.state_dict().items():
+        assert torch.equal(model.t5.state_dict()[name], tensor), name
+    # A ViT pretrained at 64 px used at 96 px: position embeddings are interpolated.
+    wide = RAHFModel(
+        get_config("tiny", image_size=96, heatmap_size=96, vit_pretrained=str(tmp_path / "vit")),
+        vocab_size=len(tokenizer),
+        pretrained=True,
+    ).eval()
+    processor = RAHFProcessor(wide.config, tokenizer)
+    ids, mask = processor.prompts(["a cat"])
+    with torch.no_grad():
+        out = wide(processor.images(_images(1)), ids, mask)
+    assert out.heatmaps["implausibility"].shape == (1, 96, 96)
+    save_checkpoint(tmp_path / "ckpt", wide, tokenizer)
+    loaded, _ = load_checkpoint(tmp_path / "ckpt")
+    with torch.no_grad():
+        again = loaded(processor.images(_images(1)), ids, mask)
+    assert torch.equal(again.heatmaps["implausibility"], out.heatmaps["implausibility"])
