@@ -171,7 +171,9 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_DEFAULT_QUEUE = "default"
+# One name per test run (scripts/test.sh), so two suites on one Redis never take each
+# other's tasks; "default" everywhere else.
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("RICHHF_DEFAULT_QUEUE", "default")
 CELERY_BEAT_SCHEDULE = {
     "expire-leases": {
         "task": "annotation.expire_leases",

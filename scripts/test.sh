@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/richhf}"
 export CELERY_BROKER_URL="${TEST_CELERY_BROKER_URL:-redis://127.0.0.1:6379/15}"
+export RICHHF_DEFAULT_QUEUE="${RICHHF_DEFAULT_QUEUE:-test-$$}"
 export RICHHF_VAR_DIR="${RICHHF_VAR_DIR:-$PWD/build/test-var}"
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1
 export PYTHONHASHSEED=0

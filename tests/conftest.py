@@ -150,7 +150,8 @@ def redis_broker_url() -> str:
         pytest.fail(f"the worker tests need Redis as broker; CELERY_BROKER_URL is {url!r} (run `make test`)")
     if not _service_up(["redis-cli", "-u", url, "ping"]):
         pytest.fail(f"Redis at {url} does not answer (make test starts it)")
-    subprocess.run(["redis-cli", "-u", url, "flushdb"], check=True, capture_output=True)
+    # Only this run's queue: another suite on the same Redis keeps its own messages.
+    subprocess.run(["redis-cli", "-u", url, "del", settings.CELERY_TASK_DEFAULT_QUEUE], check=True, capture_output=True)
     return url
 
 
@@ -177,7 +178,7 @@ def celery_worker_proc(django_db_setup, django_db_blocker, redis_broker_url, tmp
     log.parent.mkdir(parents=True, exist_ok=True)
     handle = log.open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "richhf_site", "worker", "-l", "INFO", "-c", "2", "-Q", "default",
+        [sys.executable, "-m", "celery", "-A", "richhf_site", "worker", "-l", "INFO", "-c", "2", "-Q", settings.CELERY_TASK_DEFAULT_QUEUE,
          "--without-gossip", "--without-mingle", "-n", f"test-{os.getpid()}@%h"],
         cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
     )

@@ -55,7 +55,7 @@ def test_embedded_filesystem_broker_runs_beat_tasks_on_a_real_worker(django_db_s
     with log_path.open("w") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "richhf_site", "worker", "--beat", "-l", "INFO", "-c", "1",
-             "-Q", "default", "--without-gossip", "--without-mingle", "-n", "fs-test@%h"],
+             "-Q", settings.CELERY_TASK_DEFAULT_QUEUE, "--without-gossip", "--without-mingle", "-n", "fs-test@%h"],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         try:
