@@ -118,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup-steps", type=int, default=0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--num-workers", type=int, default=0)
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument(
         "--amp",
@@ -150,6 +151,8 @@ def _batches(loader: DataLoader, skip: int) -> Iterator[dict[str, Any]]:
 
 def train(args: argparse.Namespace) -> dict[str, Any]:
     """Run training; returns a summary (best metric, steps, throughput)."""
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
     ddp = setup_distributed(args.device)
     device = f"cuda:{ddp.local_rank}" if args.device.startswith("cuda") and ddp.enabled else args.device
     seed_everything(args.seed + ddp.rank)
