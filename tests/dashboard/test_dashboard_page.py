@@ -4,7 +4,6 @@ by simulated raters through the real API."""
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -13,24 +12,9 @@ from playwright.sync_api import expect
 from aggregation.dashboard.models import CampaignStats, ExtraRaterRequest
 from aggregation.dashboard.services import campaign_stats_recompute
 from annotation.models import Annotation, Campaign, Item
+from tests.conftest import SCREENSHOTS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "test-artifacts" / "screenshots"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-
-
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args, chromium_path):
-    return {**browser_type_launch_args, "executable_path": chromium_path, "args": CHROMIUM_ARGS}
-
 
 @pytest.fixture(scope="session")
 def browser_context_args(browser_context_args):

@@ -16,9 +16,9 @@ from PIL import Image
 from playwright.sync_api import expect
 
 from annotation.models import Annotation
-from tests.conftest import wait_for
+from tests.conftest import SCREENSHOTS, wait_for
 
-from .conftest import SCREENSHOTS, login, next_frames, wait_ready
+from .conftest import login, next_frames, wait_ready
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
