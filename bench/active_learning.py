@@ -159,11 +159,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--random-share", type=float, default=0.0)
     p.add_argument("--strategies", nargs="+", default=["random", "uncertainty"])
     p.add_argument("--out", type=Path, default=ROOT / "build" / "bench" / "active_learning")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared 2-core box)")
+    p.add_argument("--combine", type=Path, nargs="+", default=None,
+                   help="merge the curves.json of earlier runs (e.g. one process per seed) into --out")
     args = p.parse_args(argv)
+    if args.combine:
+        return combine(args.combine, args.out)
     args.out.mkdir(parents=True, exist_ok=True)
     import torch
 
-    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    torch.set_num_threads(args.threads)
     started = time.perf_counter()
     curves: dict[str, list] = {s: [] for s in args.strategies}
     with tempfile.TemporaryDirectory() as tmp:
@@ -178,8 +183,14 @@ def main(argv: list[str] | None = None) -> int:
                                  rounds=args.rounds, steps=args.steps, batch=args.batch_size,
                                  random_share=args.random_share, workdir=Path(tmp))
                 )
-    elapsed = time.perf_counter() - started
-    print(f"\nmean dev combined over seeds {args.seeds} ({elapsed:.0f} s):")
+    report(curves, args.out, seeds=args.seeds, seconds=time.perf_counter() - started,
+           meta={k: str(v) for k, v in vars(args).items()})
+    return 0
+
+
+def report(curves: dict[str, list], out: Path, *, seeds, seconds: float, meta: dict) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"\nmean dev metric over seeds {seeds} ({seconds:.0f} s):")
     budgets = [n for n, _ in next(iter(curves.values()))[0]]
     print("  strategy           " + " ".join(f"{n:>13d}" for n in budgets))
     summary = {}
@@ -189,10 +200,23 @@ def main(argv: list[str] | None = None) -> int:
                              "per_seed": ys.tolist()}
         print(f"  {strategy:18s} " + " ".join(f"{mu:7.4f}±{sd:.3f}" for mu, sd in zip(ys.mean(0), ys.std(0),
                                                                                        strict=True)))
-    (args.out / "curves.json").write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
-                                                      "seconds": elapsed, "curves": summary}, indent=2))
-    plot(curves, args.out / "curves.png")
-    print(f"wrote {args.out / 'curves.json'} and {args.out / 'curves.png'}")
+    (out / "curves.json").write_text(json.dumps({"args": meta, "seeds": list(seeds), "seconds": seconds,
+                                                 "curves": summary, "raw": curves}, indent=2))
+    plot(curves, out / "curves.png")
+    print(f"wrote {out / 'curves.json'} and {out / 'curves.png'}")
+
+
+def combine(paths: list[Path], out: Path) -> int:
+    curves: dict[str, list] = {}
+    seeds: list[int] = []
+    seconds = 0.0
+    for path in paths:
+        data = json.loads((path / "curves.json" if path.is_dir() else path).read_text())
+        seeds += data["seeds"]
+        seconds = max(seconds, data["seconds"])
+        for strategy, runs in data["raw"].items():
+            curves.setdefault(strategy, []).extend(runs)
+    report(curves, out, seeds=seeds, seconds=seconds, meta={"combined_from": [str(p) for p in paths]})
     return 0
 
 

@@ -24,7 +24,7 @@ import numpy as np
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import IntegrityError, close_old_connections, connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from PIL import Image
 
@@ -389,7 +389,6 @@ def predictions_recompute(*, version_id: int, batch_size: int = 16) -> int:
     Item.objects.bulk_update([items[p] for p in rank], ["priority"])
     # Predictions of items that got their k answers since are no longer needed.
     ItemPrediction.objects.filter(item__campaign=version.campaign, item__completed_at__isnull=False).delete()
-    close_old_connections()
     return len(items)
 
 

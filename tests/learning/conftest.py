@@ -47,7 +47,7 @@ def synthetic_campaign(make_campaign):
 def tiny_learning(campaign, **overrides):
     from aggregation.learning.services import learning_settings_update
 
-    fields = {"enabled": False, "strategy": "low_plausibility", "random_share": 0.0, "max_steps": 2, "batch_size": 4,
+    fields = {"strategy": "low_plausibility", "random_share": 0.0, "max_steps": 2, "batch_size": 4,
               "config_name": "tiny"}  # fmt: skip
     return learning_settings_update(campaign=campaign, **(fields | overrides))
 
