@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, connection, transaction
@@ -53,7 +54,10 @@ def learning_settings_update(*, campaign: Campaign, **fields: Any) -> LearningSe
     row = row or LearningSettings(campaign=campaign)
     for name, value in fields.items():
         setattr(row, name, value)
-    row.full_clean()
+    try:
+        row.full_clean()
+    except ValidationError as exc:
+        raise ApplicationError("; ".join(exc.messages), status_code=400) from exc
     row.save()
     return row
 
