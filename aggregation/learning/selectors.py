@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.urls import reverse
+
 from annotation.models import Campaign
 
 from .models import ItemPrediction, LearningSettings, ModelVersion
@@ -47,3 +49,17 @@ def queue_explanation(*, campaign: Campaign, top: int = 20) -> dict[str, Any]:
             for p in head
         ],
     }  # fmt: skip
+
+
+def suggestion_for_assignment(*, assignment) -> dict[str, Any] | None:
+    """Map URLs (served only to the lease holder) and predicted misaligned word indices."""
+    prediction = ItemPrediction.objects.filter(item_id=assignment.item_id).only("version_id", "misaligned_indices").first()
+    if prediction is None:
+        return None
+    n_words = len(assignment.item.words)
+    return {
+        "version": prediction.version_id,
+        "implausibility_url": reverse("learning:api-suggestion-map", args=[assignment.pk, "implausibility"]),
+        "misalignment_url": reverse("learning:api-suggestion-map", args=[assignment.pk, "misalignment"]),
+        "misaligned_words": [i for i in prediction.misaligned_indices if 0 <= i < n_words],
+    }

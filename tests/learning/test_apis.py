@@ -105,3 +105,18 @@ def test_inpainting_masks_and_finetune_selection(predicted, tmp_path):
     call_command("export_finetune_selection", campaign=campaign.name, out=out, min_plausibility=0.4)
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["item_id"] for r in rows] == [items[0].pk]  # one per prompt: the best passing one
+
+
+def test_next_item_carries_a_suggestion_only_when_the_campaign_shows_them(predicted):
+    campaign, users, items, version, rows = predicted
+    client = api_client_for(users[0])
+    body = client.post(f"/api/campaigns/{campaign.pk}/next/", {}, format="json").json()
+    assert body["assignment"]["suggestion"] is None
+    campaign.show_suggestions = True
+    campaign.save()
+    body = client.post(f"/api/campaigns/{campaign.pk}/next/", {}, format="json").json()
+    suggestion = body["assignment"]["suggestion"]
+    assert suggestion["version"] == version.pk
+    assert suggestion["misaligned_words"] == [1]
+    assert client.get(suggestion["implausibility_url"]).status_code == 200
+    assert client.get(suggestion["misalignment_url"]).status_code == 200
