@@ -51,6 +51,15 @@ class AssignmentOutput(serializers.Serializer):
     skip_reason = serializers.CharField()
     campaign = serializers.IntegerField(source="item.campaign_id")
     item = ItemForRaterOutput()
+    suggestion = serializers.SerializerMethodField()
+
+    def get_suggestion(self, assignment) -> dict | None:
+        """The active model's hint for an open lease, when the campaign shows suggestions."""
+        if assignment.state != "leased" or not assignment.item.campaign.show_suggestions:
+            return None
+        from aggregation.learning.selectors import suggestion_for_assignment
+
+        return suggestion_for_assignment(assignment=assignment)
 
 
 class OwnAnnotationOutput(serializers.Serializer):

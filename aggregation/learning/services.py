@@ -26,6 +26,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 from PIL import Image
 
@@ -442,7 +443,12 @@ def learning_tick(*, now=None) -> dict[str, int]:
     then resume from their last checkpoint."""
     now = now or timezone.now()
     started = sum(retrain_request(campaign=c, reason=why).started for c, why in campaigns_due(now=now))
-    stale = ModelVersion.objects.filter(status=VersionStatus.RUNNING, heartbeat_at__lt=now - STALE_AFTER)
+    # A silent running version (worker crashed) or a queued one whose message got lost. A
+    # duplicate message is harmless: _claim skips finished runs and runs with a fresh heartbeat.
+    stale = ModelVersion.objects.filter(
+        Q(status=VersionStatus.RUNNING, heartbeat_at__lt=now - STALE_AFTER)
+        | Q(status=VersionStatus.QUEUED, created_at__lt=now - 2 * STALE_AFTER)
+    )
     stale_ids = list(stale.values_list("pk", flat=True))
     for pk in stale_ids:
         _enqueue_retrain(pk)

@@ -55,6 +55,7 @@ def test_retraining_on_a_real_worker_orders_the_queue(
     assert set(version.dev_metrics["heatmaps"]) == {"implausibility", "misalignment"}
     assert version.combined_metric == pytest.approx(version.dev_metrics["combined"])
     assert version.duration_s > 0
+    print(f"retrain duration {version.duration_s:.1f} s, dev combined {version.combined_metric:.4f}")
     assert version.config["checkpoint_files"]
 
     untouched = [i for i in items if i.split == "train"][3:]

@@ -150,3 +150,19 @@ def test_schedule_and_new_aggregate_thresholds(synthetic_campaign, make_campaign
     assert services.campaigns_due() == []
     ModelVersion.objects.filter(pk=version.pk).update(created_at=timezone.now() - timedelta(hours=2))
     assert services.campaigns_due() == [(campaign, "schedule")]
+
+
+@pytest.mark.django_db
+def test_tick_re_enqueues_silent_and_lost_runs(make_campaign, monkeypatch):
+    enqueued = []
+    monkeypatch.setattr(services, "_enqueue_retrain", enqueued.append)
+    now = timezone.now()
+    live = ModelVersion.objects.create(campaign=make_campaign("al-live"), status="running", heartbeat_at=now)
+    silent = ModelVersion.objects.create(campaign=make_campaign("al-silent"), status="running",
+                                         heartbeat_at=now - timedelta(minutes=30))  # fmt: skip
+    lost = ModelVersion.objects.create(campaign=make_campaign("al-lost"))
+    ModelVersion.objects.filter(pk=lost.pk).update(created_at=now - timedelta(hours=1))
+    fresh = ModelVersion.objects.create(campaign=make_campaign("al-fresh"))
+    assert services.learning_tick(now=now) == {"started": 0, "resumed": 2}
+    assert sorted(enqueued) == sorted([silent.pk, lost.pk])
+    assert live.pk not in enqueued and fresh.pk not in enqueued

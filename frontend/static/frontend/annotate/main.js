@@ -173,6 +173,7 @@ function showAssignment(assignment, image) {
   doc.reset();
   for (const name of SCORES) for (const input of document.getElementsByName(name)) input.checked = false;
   renderWords(assignment.item.words);
+  showSuggestion(assignment.suggestion);
   hideAlert();
   hideMessage();
   closeSkip();
@@ -214,6 +215,16 @@ function renderWords(words) {
       return b;
     }),
   );
+}
+
+// An active-learning hint (campaigns with suggestions on): a faint predicted heatmap and a
+// dotted outline on predicted misaligned words. Nothing is pre-filled.
+function showSuggestion(suggestion) {
+  const box = $("suggestion");
+  box.hidden = !suggestion;
+  $("suggestion-map").src = suggestion ? suggestion.implausibility_url : "";
+  const hinted = new Set(suggestion ? suggestion.misaligned_words : []);
+  for (const chip of $("words").children) chip.classList.toggle("suggested", hinted.has(Number(chip.dataset.index)));
 }
 
 function onDocChange(what) {
@@ -284,7 +295,7 @@ async function submit() {
     misaligned_words: [...doc.state.words].sort((a, b) => a - b),
     scores: scores(),
     time_spent_ms: activeTime(),
-    suggestion_shown: false,
+    suggestion_shown: Boolean(page.assignment.suggestion),
   };
   setState("submitting");
   try {
