@@ -152,13 +152,16 @@ SPECTACULAR_SETTINGS = {
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
 _queue_dir = VAR_DIR / "celery" / "queue"
 _processed_dir = VAR_DIR / "celery" / "processed"
+_control_dir = VAR_DIR / "celery" / "control"
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    for _d in (_queue_dir, _processed_dir):
+    for _d in (_queue_dir, _processed_dir, _control_dir):
         _d.mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_queue_dir),
         "data_folder_out": str(_queue_dir),
         "processed_folder": str(_processed_dir),
+        # Exchange tables; kombu's default is a "control" folder in the working directory.
+        "control_folder": str(_control_dir),
         "store_processed": False,
     }
 elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
