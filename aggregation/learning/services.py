@@ -267,7 +267,11 @@ def retrain_run(*, version_id: int) -> ModelVersion | None:
         return version
     _set(version, duration_s=(version.duration_s or 0) + time.perf_counter() - started)
     if version.is_active:
-        predictions_recompute(version_id=version.pk)
+        try:
+            predictions_recompute(version_id=version.pk)
+        except Exception as exc:  # the version stays valid; the next tick or activation retries
+            logger.exception("predictions of version %s failed", version.pk)
+            _set(version, error=f"predictions: {type(exc).__name__}: {exc}")
     _set(version, progress=1.0, stage="done")
     return version
 

@@ -222,7 +222,8 @@ function renderWords(words) {
 function showSuggestion(suggestion) {
   const box = $("suggestion");
   box.hidden = !suggestion;
-  $("suggestion-map").src = suggestion ? suggestion.implausibility_url : "";
+  if (suggestion) $("suggestion-map").src = suggestion.implausibility_url;
+  else $("suggestion-map").removeAttribute("src");
   const hinted = new Set(suggestion ? suggestion.misaligned_words : []);
   for (const chip of $("words").children) chip.classList.toggle("suggested", hinted.has(Number(chip.dataset.index)));
 }
