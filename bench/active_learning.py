@@ -68,8 +68,20 @@ def train_on(samples, dev, work: Path, *, steps: int, batch: int, seed: int) -> 
     return evaluate_predictions(predictions, dev, tasks=("scores", "heatmaps")).combined(), out / "last"
 
 
-def run_strategy(strategy: str, pool, dev, *, seed: int, initial: int, batch_items: int, rounds: int,
-                 steps: int, batch: int, random_share: float, workdir: Path) -> list[tuple[int, float]]:
+def run_strategy(
+    strategy: str,
+    pool,
+    dev,
+    *,
+    seed: int,
+    initial: int,
+    batch_items: int,
+    rounds: int,
+    steps: int,
+    batch: int,
+    random_share: float,
+    workdir: Path,
+) -> list[tuple[int, float]]:
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(pool))
     labelled = [int(i) for i in order[:initial]]
@@ -78,8 +90,10 @@ def run_strategy(strategy: str, pool, dev, *, seed: int, initial: int, batch_ite
         work = Path(tempfile.mkdtemp(dir=workdir, prefix=f"{strategy}-s{seed}-r{r}-"))
         metric, checkpoint = train_on([pool[i] for i in labelled], dev, work, steps=steps, batch=batch, seed=seed)
         curve.append((len(labelled), metric))
-        print(f"  {strategy:18s} seed {seed} round {r}: {len(labelled):4d} labelled -> dev combined {metric:.4f}",
-              flush=True)
+        print(
+            f"  {strategy:18s} seed {seed} round {r}: {len(labelled):4d} labelled -> dev combined {metric:.4f}",
+            flush=True,
+        )
         if r == rounds:
             break
         rest = [i for i in range(len(pool)) if i not in set(labelled)]
@@ -130,16 +144,20 @@ def _plot_pillow(curves, path: Path) -> None:
     w, h, m = 640, 400, 50
     img = Image.new("RGB", (w, h), "white")
     draw = ImageDraw.Draw(img)
-    means = {s: ([n for n, _ in runs[0]], np.array([[v for _, v in run] for run in runs]).mean(0))
-             for s, runs in curves.items()}
+    means = {
+        s: ([n for n, _ in runs[0]], np.array([[v for _, v in run] for run in runs]).mean(0))
+        for s, runs in curves.items()
+    }
     xs = [x for xx, _ in means.values() for x in xx]
     ys = [y for _, yy in means.values() for y in yy]
     x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys) + 1e-9
     colours = ["#d62728", "#1f77b4", "#2ca02c", "#9467bd"]
     draw.rectangle([m, m, w - m, h - m], outline="black")
     for k, (strategy, (xx, yy)) in enumerate(means.items()):
-        pts = [(m + (x - x0) / max(x1 - x0, 1) * (w - 2 * m), h - m - (y - y0) / (y1 - y0) * (h - 2 * m))
-               for x, y in zip(xx, yy, strict=True)]
+        pts = [
+            (m + (x - x0) / max(x1 - x0, 1) * (w - 2 * m), h - m - (y - y0) / (y1 - y0) * (h - 2 * m))
+            for x, y in zip(xx, yy, strict=True)
+        ]
         draw.line(pts, fill=colours[k % 4], width=2)
         draw.text((m + 5, m + 5 + 14 * k), strategy, fill=colours[k % 4])
     draw.text((m, h - m + 10), f"annotated items {x0}..{x1}; dev combined {y0:.3f}..{y1:.3f}", fill="black")
@@ -160,8 +178,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--strategies", nargs="+", default=["random", "uncertainty"])
     p.add_argument("--out", type=Path, default=ROOT / "build" / "bench" / "active_learning")
     p.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared 2-core box)")
-    p.add_argument("--combine", type=Path, nargs="+", default=None,
-                   help="merge the curves.json of earlier runs (e.g. one process per seed) into --out")
+    p.add_argument(
+        "--combine",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="merge the curves.json of earlier runs (e.g. one process per seed) into --out",
+    )
     args = p.parse_args(argv)
     if args.combine:
         return combine(args.combine, args.out)
@@ -174,17 +197,33 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for seed in args.seeds:
             data = Path(tmp) / f"synthetic-{seed}"
-            generate_release(data, splits={"train": args.pool, "dev": args.dev}, seed=1000 + seed, image_size=64,
-                             progress=False)
+            generate_release(
+                data, splits={"train": args.pool, "dev": args.dev}, seed=1000 + seed, image_size=64, progress=False
+            )
             pool, dev = load_split(data, "train"), load_split(data, "dev")
             for strategy in args.strategies:
                 curves[strategy].append(
-                    run_strategy(strategy, pool, dev, seed=seed, initial=args.initial, batch_items=args.per_round,
-                                 rounds=args.rounds, steps=args.steps, batch=args.batch_size,
-                                 random_share=args.random_share, workdir=Path(tmp))
+                    run_strategy(
+                        strategy,
+                        pool,
+                        dev,
+                        seed=seed,
+                        initial=args.initial,
+                        batch_items=args.per_round,
+                        rounds=args.rounds,
+                        steps=args.steps,
+                        batch=args.batch_size,
+                        random_share=args.random_share,
+                        workdir=Path(tmp),
+                    )
                 )
-    report(curves, args.out, seeds=args.seeds, seconds=time.perf_counter() - started,
-           meta={k: str(v) for k, v in vars(args).items()})
+    report(
+        curves,
+        args.out,
+        seeds=args.seeds,
+        seconds=time.perf_counter() - started,
+        meta={k: str(v) for k, v in vars(args).items()},
+    )
     return 0
 
 
@@ -196,12 +235,18 @@ def report(curves: dict[str, list], out: Path, *, seeds, seconds: float, meta: d
     summary = {}
     for strategy, runs in curves.items():
         ys = np.array([[m for _, m in run] for run in runs])
-        summary[strategy] = {"budgets": budgets, "mean": ys.mean(0).tolist(), "std": ys.std(0).tolist(),
-                             "per_seed": ys.tolist()}
-        print(f"  {strategy:18s} " + " ".join(f"{mu:7.4f}±{sd:.3f}" for mu, sd in zip(ys.mean(0), ys.std(0),
-                                                                                       strict=True)))
-    (out / "curves.json").write_text(json.dumps({"args": meta, "seeds": list(seeds), "seconds": seconds,
-                                                 "curves": summary, "raw": curves}, indent=2))
+        summary[strategy] = {
+            "budgets": budgets,
+            "mean": ys.mean(0).tolist(),
+            "std": ys.std(0).tolist(),
+            "per_seed": ys.tolist(),
+        }
+        print(
+            f"  {strategy:18s} " + " ".join(f"{mu:7.4f}±{sd:.3f}" for mu, sd in zip(ys.mean(0), ys.std(0), strict=True))
+        )
+    (out / "curves.json").write_text(
+        json.dumps({"args": meta, "seeds": list(seeds), "seconds": seconds, "curves": summary, "raw": curves}, indent=2)
+    )
     plot(curves, out / "curves.png")
     print(f"wrote {out / 'curves.json'} and {out / 'curves.png'}")
 

@@ -98,19 +98,23 @@ def acquire(
         raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, not {strategy!r}")
     predictions = predictor.predict(images, prompts, batch_size=batch_size, generate=generate)
     if strategy == "uncertainty":
-        values = np.concatenate(
-            [
-                _mc_variance(
-                    predictor,
-                    images[i : i + batch_size],
-                    prompts[i : i + batch_size],
-                    passes=mc_passes,
-                    p=mc_dropout,
-                    seed=seed + i,
-                )
-                for i in range(0, len(prompts), batch_size)
-            ]
-        ) if prompts else np.zeros(0)
+        values = (
+            np.concatenate(
+                [
+                    _mc_variance(
+                        predictor,
+                        images[i : i + batch_size],
+                        prompts[i : i + batch_size],
+                        passes=mc_passes,
+                        p=mc_dropout,
+                        seed=seed + i,
+                    )
+                    for i in range(0, len(prompts), batch_size)
+                ]
+            )
+            if prompts
+            else np.zeros(0)
+        )
     elif strategy == "low_plausibility":
         values = np.array([1.0 - p.scores["plausibility"] for p in predictions])
     elif strategy == "head_disagreement":

@@ -111,7 +111,11 @@ class SuggestionMapApi(APIView):
             .filter(pk=assignment_id, rater=request.user, state=AssignmentState.LEASED, expires_at__gt=timezone.now())
             .first()
         )
-        if assignment is None or not assignment.item.campaign.show_suggestions or task not in ("implausibility", "misalignment"):
+        if (
+            assignment is None
+            or not assignment.item.campaign.show_suggestions
+            or task not in ("implausibility", "misalignment")
+        ):
             raise Http404
         prediction = ItemPrediction.objects.filter(item=assignment.item).first()
         if prediction is None:

@@ -20,7 +20,6 @@ class Strategy(models.TextChoices):
     RANDOM = "random", "Random"
 
 
-
 class LearningSettings(models.Model):
     """Off by default: a campaign opts in, and chooses when and how to retrain."""
 

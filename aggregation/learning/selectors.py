@@ -53,7 +53,9 @@ def queue_explanation(*, campaign: Campaign, top: int = 20) -> dict[str, Any]:
 
 def suggestion_for_assignment(*, assignment) -> dict[str, Any] | None:
     """Map URLs (served only to the lease holder) and predicted misaligned word indices."""
-    prediction = ItemPrediction.objects.filter(item_id=assignment.item_id).only("version_id", "misaligned_indices").first()
+    prediction = (
+        ItemPrediction.objects.filter(item_id=assignment.item_id).only("version_id", "misaligned_indices").first()
+    )
     if prediction is None:
         return None
     n_words = len(assignment.item.words)

@@ -64,7 +64,9 @@ def learning_settings_update(*, campaign: Campaign, **fields: Any) -> LearningSe
 
 
 def current_aggregate_count(*, campaign: Campaign) -> int:
-    return ItemAggregate.objects.filter(item__campaign=campaign, settings_fingerprint=settings_fingerprint(campaign)).count()
+    return ItemAggregate.objects.filter(
+        item__campaign=campaign, settings_fingerprint=settings_fingerprint(campaign)
+    ).count()
 
 
 @dataclass
@@ -123,7 +125,11 @@ def _claim(version_id: int) -> ModelVersion | None:
         if version is None or version.status in (VersionStatus.DONE, VersionStatus.FAILED):
             return None
         now = timezone.now()
-        if version.status == VersionStatus.RUNNING and version.heartbeat_at and now - version.heartbeat_at < STALE_AFTER:
+        if (
+            version.status == VersionStatus.RUNNING
+            and version.heartbeat_at
+            and now - version.heartbeat_at < STALE_AFTER
+        ):
             return None
         version.status = VersionStatus.RUNNING
         version.attempts += 1
@@ -314,9 +320,7 @@ def _train_and_register(version: ModelVersion) -> None:
         combined_metric=float(record["dev_combined"]),
     )
     with transaction.atomic():
-        active = (
-            ModelVersion.objects.select_for_update().filter(campaign=version.campaign, is_active=True).first()
-        )
+        active = ModelVersion.objects.select_for_update().filter(campaign=version.campaign, is_active=True).first()
         compared = None
         if active is not None:
             compared = {"version": active.pk, "combined": _evaluate_on(active, data)}
@@ -433,7 +437,9 @@ def campaigns_due(*, now=None) -> list[tuple[Campaign, str]]:
     for learning in LearningSettings.objects.filter(enabled=True).select_related("campaign"):
         campaign = learning.campaign
         last = ModelVersion.objects.filter(campaign=campaign).exclude(status=VersionStatus.FAILED).first()
-        if learning.schedule_hours and (last is None or now - last.created_at >= timedelta(hours=learning.schedule_hours)):
+        if learning.schedule_hours and (
+            last is None or now - last.created_at >= timedelta(hours=learning.schedule_hours)
+        ):
             due.append((campaign, "schedule"))
         elif learning.min_new_aggregates:
             new = current_aggregate_count(campaign=campaign) - (last.aggregates_seen if last else 0)
@@ -477,7 +483,9 @@ def inpainting_masks_export(
     for row in rows.order_by("item_id"):
         with row.implausibility_map.open("rb") as handle:
             heat = np.asarray(Image.open(io.BytesIO(handle.read())), dtype=np.float32) / 255.0
-        mask = inpainting_mask(heat, threshold=threshold, dilation=dilation, output_size=(row.item.width, row.item.height))
+        mask = inpainting_mask(
+            heat, threshold=threshold, dilation=dilation, output_size=(row.item.width, row.item.height)
+        )
         path = out_dir / f"item{row.item_id}-mask.png"
         Image.fromarray((mask * 255).astype(np.uint8), mode="L").save(path)
         written.append(path)

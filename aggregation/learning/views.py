@@ -20,7 +20,9 @@ def _chart_points(versions, width: int = 560, height: int = 160, pad: int = 20) 
     lo, hi = min(v for _, v in values), max(v for _, v in values)
     span = (hi - lo) or 1.0
     step = (width - 2 * pad) / max(len(versions) - 1, 1)
-    return " ".join(f"{pad + i * step:.1f},{height - pad - (v - lo) / span * (height - 2 * pad):.1f}" for i, v in values)
+    return " ".join(
+        f"{pad + i * step:.1f},{height - pad - (v - lo) / span * (height - 2 * pad):.1f}" for i, v in values
+    )
 
 
 @login_required

@@ -41,7 +41,10 @@ def predicted(raters, make_item):
     items = [make_item(campaign, prompt="a yellow cat", width=64, height=48) for _ in range(3)]
     version = ModelVersion.objects.create(campaign=campaign, status="done", is_active=True, combined_metric=0.3,
                                           dev_metrics={"combined": 0.3}, activated_by="rule")  # fmt: skip
-    rows = [_predict(version, item, plausibility=p, rank=r) for item, p, r in zip(items, (0.9, 0.2, 0.5), (2, 0, 1), strict=True)]
+    rows = [
+        _predict(version, item, plausibility=p, rank=r)
+        for item, p, r in zip(items, (0.9, 0.2, 0.5), (2, 0, 1), strict=True)
+    ]
     return campaign, users, items, version, rows
 
 

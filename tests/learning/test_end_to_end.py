@@ -16,9 +16,7 @@ from .conftest import tiny_learning
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_retraining_on_a_real_worker_orders_the_queue(
-    training_worker, synthetic_campaign, make_user
-):
+def test_retraining_on_a_real_worker_orders_the_queue(training_worker, synthetic_campaign, make_user):
     from aggregation.learning.models import ItemPrediction, ModelVersion
     from aggregation.models import ItemAggregate
     from annotation.services import assignment_next, assignment_skip
@@ -47,7 +45,9 @@ def test_retraining_on_a_real_worker_orders_the_queue(
         v = ModelVersion.objects.get(pk=version_id)
         return v if v.status in ("done", "failed") and v.progress == 1.0 or v.status == "failed" else None
 
-    version = wait_for(finished, timeout=420, interval=1.0, what=f"version {version_id} to finish; see {training_worker.log}")
+    version = wait_for(
+        finished, timeout=420, interval=1.0, what=f"version {version_id} to finish; see {training_worker.log}"
+    )
     assert version.status == "done", version.error
     assert ModelVersion.objects.filter(campaign=campaign).count() == 1
     assert version.is_active and version.activated_by == "rule"
