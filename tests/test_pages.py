@@ -18,10 +18,13 @@ def home_for(user) -> str:
 def test_lead_sees_the_dashboard_link_and_a_rater_does_not(raters, make_user):
     campaign, (r1, _, _) = raters
     dashboard = reverse("dashboard:campaign", args=[campaign.pk])
+    learning = reverse("learning:campaign", args=[campaign.pk])
     lead_page = home_for(make_user("boss", "lead"))
-    assert dashboard in lead_page and reverse("annotate", args=[campaign.pk]) not in lead_page
+    assert dashboard in lead_page and learning in lead_page
+    assert reverse("annotate", args=[campaign.pk]) not in lead_page
     rater_page = home_for(r1)
-    assert reverse("annotate", args=[campaign.pk]) in rater_page and dashboard not in rater_page
+    assert reverse("annotate", args=[campaign.pk]) in rater_page
+    assert dashboard not in rater_page and learning not in rater_page
     assert reverse("admin:index") not in rater_page
 
 
