@@ -195,7 +195,11 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 # Retraining runs on its own queue so annotation traffic (default queue) never waits for it.
-CELERY_TASK_ROUTES = {"learning.retrain": {"queue": "training"}, "learning.predict": {"queue": "training"}}
+RICHHF_TRAINING_QUEUE = os.environ.get("RICHHF_TRAINING_QUEUE", "training")  # per run in tests, like the default
+CELERY_TASK_ROUTES = {
+    "learning.retrain": {"queue": RICHHF_TRAINING_QUEUE},
+    "learning.predict": {"queue": RICHHF_TRAINING_QUEUE},
+}
 CELERY_BEAT_SCHEDULE["learning-tick"] = {
     # Starts due retraining runs (schedule / new aggregates) and re-enqueues stalled ones.
     "task": "learning.tick",

@@ -169,51 +169,70 @@ def redis_broker_url() -> str:
     return url
 
 
-@pytest.fixture(scope="session")
-def celery_worker_proc(django_db_setup, django_db_blocker, redis_broker_url, tmp_path_factory):
-    """A real `celery worker` process on Redis, pointed at the test database.
+def start_celery_worker(
+    *, name: str, queues: list[str], var_dir: Path, media_root: Path, extra_env: dict | None = None, concurrency: int = 2
+):
+    """A real `celery worker` process against the pytest-django test database, on Redis.
 
-    Tests that use it must use `transactional_db` (or live_server) so their rows are committed
-    and visible to the worker's own connections.
+    Returns the process with .log and .media_root; stop it with stop_celery_worker.
     """
     db = settings.DATABASES["default"]
     if "postgresql" not in db["ENGINE"]:
         pytest.fail("the worker tests need PostgreSQL (run `make test`)")
     url = f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-    var_dir = tmp_path_factory.mktemp("worker-var")
     env = {
         **os.environ,
         "DATABASE_URL": url,
-        "CELERY_BROKER_URL": redis_broker_url,
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
         "RICHHF_VAR_DIR": str(var_dir),
-        "DJANGO_MEDIA_ROOT": str(var_dir / "media"),
+        "DJANGO_MEDIA_ROOT": str(media_root),
+        **(extra_env or {}),
     }
-    log = ARTIFACTS / f"celery-worker-{os.getpid()}.log"
+    log = ARTIFACTS / f"celery-{name}-{os.getpid()}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     handle = log.open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "richhf_site", "worker", "-l", "INFO", "-c", "2", "-Q", settings.CELERY_TASK_DEFAULT_QUEUE,
-         "--without-gossip", "--without-mingle", "-n", f"test-{os.getpid()}@%h"],
+        [sys.executable, "-m", "celery", "-A", "richhf_site", "worker", "-l", "INFO", "-c", str(concurrency), "-Q", ",".join(queues),
+         "--without-gossip", "--without-mingle", "-n", f"{name}-{os.getpid()}@%h"],
         cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        if "ready." in log.read_text():
-            break
+    )  # fmt: skip
+    deadline = time.time() + 90
+    while "ready." not in log.read_text():
         if proc.poll() is not None:
-            pytest.fail(f"celery worker exited with {proc.returncode}; see {log}")
+            pytest.fail(f"celery worker {name} exited with {proc.returncode}; see {log}")
+        if time.time() > deadline:
+            pytest.fail(f"celery worker {name} did not become ready in 90 s; see {log}")
         time.sleep(0.3)
-    else:
-        pytest.fail(f"celery worker did not become ready in 60 s; see {log}")
-    proc.media_root = var_dir / "media"  # type: ignore[attr-defined]
-    yield proc
-    os.killpg(proc.pid, signal.SIGTERM)
+    proc.log = log  # type: ignore[attr-defined]
+    proc.media_root = media_root  # type: ignore[attr-defined]
+    proc.log_handle = handle  # type: ignore[attr-defined]
+    return proc
+
+
+def stop_celery_worker(proc) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
     try:
-        proc.wait(timeout=20)
+        proc.wait(timeout=30)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-    handle.close()
+    proc.log_handle.close()
+
+
+@pytest.fixture(scope="session")
+def celery_worker_proc(django_db_setup, redis_broker_url, tmp_path_factory):
+    """A real worker on this run's default queue, pointed at the test database.
+
+    Tests that use it must use `transactional_db` (or live_server) so their rows are committed
+    and visible to the worker's own connections; files go to celery_worker_proc.media_root.
+    """
+    var_dir = tmp_path_factory.mktemp("worker-var")
+    proc = start_celery_worker(
+        name="worker", queues=[settings.CELERY_TASK_DEFAULT_QUEUE], var_dir=var_dir, media_root=var_dir / "media"
+    )
+    yield proc
+    stop_celery_worker(proc)
 
 
 def wait_for(predicate, timeout: float = 30.0, interval: float = 0.2, what: str = "condition"):

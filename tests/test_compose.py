@@ -21,7 +21,7 @@ def resolved() -> dict:
 
 def test_compose_has_the_five_services_with_healthchecks(resolved):
     services = resolved["services"]
-    assert set(services) == {"web", "worker", "beat", "postgres", "redis"}
+    assert set(services) == {"web", "worker", "trainer", "beat", "postgres", "redis"}
     for name in ("web", "worker", "postgres", "redis"):
         assert "healthcheck" in services[name], name
     command = services["worker"]["command"]
@@ -30,11 +30,12 @@ def test_compose_has_the_five_services_with_healthchecks(resolved):
 
 def test_web_worker_and_beat_share_one_environment(resolved):
     services = resolved["services"]
-    envs = [services[name]["environment"] for name in ("web", "worker", "beat")]
-    assert envs[0] == envs[1] == envs[2]
+    envs = [services[name]["environment"] for name in ("web", "worker", "trainer", "beat")]
+    assert envs[0] == envs[1] == envs[2] == envs[3]
     assert envs[0]["DATABASE_URL"].startswith("postgres://") and "@postgres:5432/" in envs[0]["DATABASE_URL"]
     assert envs[0]["CELERY_BROKER_URL"].startswith("redis://redis:6379")
-    for name in ("web", "worker", "beat"):
+    assert "-Q training" in services["trainer"]["command"] and "-Q default" in services["worker"]["command"]
+    for name in ("web", "worker", "trainer", "beat"):
         assert services[name]["depends_on"]["postgres"]["condition"] == "service_healthy"
 
 

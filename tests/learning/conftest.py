@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import io
-import os
-import signal
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pytest
 from django.conf import settings
 from PIL import Image
 
-from tests.conftest import ARTIFACTS, ROOT
+from tests.conftest import start_celery_worker, stop_celery_worker
 
 
 @pytest.fixture
@@ -53,41 +48,16 @@ def tiny_learning(campaign, **overrides):
 
 
 @pytest.fixture(scope="session")
-def training_worker(django_db_setup, redis_broker_url, tmp_path_factory):
-    """A real worker that consumes only the "training" queue, on the test database. Tests
-    set settings.MEDIA_ROOT = training_worker.media_root before creating items."""
-    db = settings.DATABASES["default"]
-    url = f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+def training_worker(celery_worker_proc, tmp_path_factory):
+    """A real worker on this run's training queue, on the test database. It shares the media
+    folder of the default queue's worker (which aggregates what the simulated raters submit),
+    so tests set settings.MEDIA_ROOT = training_worker.media_root before creating items."""
     var_dir = tmp_path_factory.mktemp("training-worker-var")
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "CELERY_BROKER_URL": redis_broker_url,
-        "RICHHF_VAR_DIR": str(var_dir),
-        "DJANGO_MEDIA_ROOT": str(var_dir / "media"),
-        "RICHHF_LEARNING_DIR": str(var_dir / "learning"),
-        "OMP_NUM_THREADS": "1",
-    }
-    log = ARTIFACTS / f"celery-training-worker-{os.getpid()}.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    handle = log.open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "richhf_site", "worker", "-l", "INFO", "-c", "1", "-Q", "training",
-         "--without-gossip", "--without-mingle", "-n", f"training-{os.getpid()}@%h"],
-        cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
+    proc = start_celery_worker(
+        name="training", queues=[settings.RICHHF_TRAINING_QUEUE], var_dir=var_dir,
+        media_root=celery_worker_proc.media_root,
+        extra_env={"RICHHF_LEARNING_DIR": str(var_dir / "learning"), "OMP_NUM_THREADS": "1"}, concurrency=1,
     )  # fmt: skip
-    deadline = time.time() + 90
-    while "ready." not in log.read_text():
-        if proc.poll() is not None or time.time() > deadline:
-            pytest.fail(f"training worker did not start; see {log}")
-        time.sleep(0.3)
-    proc.log = log  # type: ignore[attr-defined]
-    proc.media_root = var_dir / "media"  # type: ignore[attr-defined]
     yield proc
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    handle.close()
+    stop_celery_worker(proc)
+
