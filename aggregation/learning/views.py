@@ -13,16 +13,24 @@ from annotation.models import Campaign
 from . import selectors
 
 
-def _chart_points(versions, width: int = 560, height: int = 160, pad: int = 20) -> str:
-    values = [(i, v.combined_metric) for i, v in enumerate(versions) if v.combined_metric is not None]
+def _chart_points(versions, width: int = 560, height: int = 160, pad: int = 24) -> list[dict]:
+    """Chart coordinates of each finished version's combined dev metric, oldest first."""
+    values = [(i, v) for i, v in enumerate(versions) if v.combined_metric is not None]
     if not values:
-        return ""
-    lo, hi = min(v for _, v in values), max(v for _, v in values)
+        return []
+    metrics = [v.combined_metric for _, v in values]
+    lo, hi = min(metrics), max(metrics)
     span = (hi - lo) or 1.0
     step = (width - 2 * pad) / max(len(versions) - 1, 1)
-    return " ".join(
-        f"{pad + i * step:.1f},{height - pad - (v - lo) / span * (height - 2 * pad):.1f}" for i, v in values
-    )
+    return [
+        {
+            "x": round(pad + i * step, 1),
+            "y": round(height - pad - (v.combined_metric - lo) / span * (height - 2 * pad), 1),
+            "label": f"v{v.pk}: {v.combined_metric:.4f}",
+            "label_y": round(height - pad - (v.combined_metric - lo) / span * (height - 2 * pad) - 8, 1),
+        }
+        for i, v in values
+    ]
 
 
 @login_required
@@ -31,10 +39,12 @@ def campaign_learning(request: HttpRequest, campaign_id: int) -> HttpResponse:
         raise PermissionDenied("The learning page is for project leads and admins.")
     campaign = get_object_or_404(Campaign, pk=campaign_id)
     versions = list(selectors.versions_for_campaign(campaign=campaign))
+    points = _chart_points(versions)  # oldest first
     context = {
         "campaign": campaign,
         "versions": versions,
-        "points": _chart_points(versions),
+        "points": points,
+        "polyline": " ".join(f"{p['x']},{p['y']}" for p in points),
         "queue": selectors.queue_explanation(campaign=campaign),
     }
     return render(request, "learning/campaign.html", context)
