@@ -120,6 +120,19 @@ _T5_COMMON: dict[str, Any] = {
     "tie_word_embeddings": True,
 }
 
+# T5-base's encoder-decoder sizes: the paper found T5-large no better, so both the base and
+# the large configuration use it.
+_T5_BASE = {
+    **_T5_COMMON,
+    "d_model": 768,
+    "d_kv": 64,
+    "d_ff": 3072,
+    "num_layers": 12,
+    "num_decoder_layers": 12,
+    "num_heads": 12,
+    "dropout_rate": 0.1,
+}
+
 _NAMED: dict[str, RAHFConfig] = {
     # Seconds on a CPU: tests and the synthetic benchmark.
     "tiny": RAHFConfig(
@@ -165,16 +178,7 @@ _NAMED: dict[str, RAHFConfig] = {
             "num_attention_heads": 12,
             "intermediate_size": 3072,
         },
-        t5={
-            **_T5_COMMON,
-            "d_model": 768,
-            "d_kv": 64,
-            "d_ff": 3072,
-            "num_layers": 12,
-            "num_decoder_layers": 12,
-            "num_heads": 12,
-            "dropout_rate": 0.1,
-        },
+        t5=_T5_BASE,
         vit_pretrained="google/vit-base-patch16-224-in21k",
         t5_pretrained="google-t5/t5-base",
         heatmap_width=384,
@@ -194,16 +198,7 @@ _NAMED: dict[str, RAHFConfig] = {
             "num_attention_heads": 16,
             "intermediate_size": 4096,
         },
-        t5={
-            **_T5_COMMON,
-            "d_model": 768,
-            "d_kv": 64,
-            "d_ff": 3072,
-            "num_layers": 12,
-            "num_decoder_layers": 12,
-            "num_heads": 12,
-            "dropout_rate": 0.1,
-        },
+        t5=_T5_BASE,
         vit_pretrained="google/vit-large-patch16-384",
         t5_pretrained="google-t5/t5-base",
         heatmap_width=384,
