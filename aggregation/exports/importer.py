@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import json
-import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +24,7 @@ from annotation.errors import ApplicationError
 from annotation.models import Campaign, Item, Split
 from annotation.services import ItemInput, item_create
 from modeling.data.release import RichHFRecord, decode_heatmap_png, encode_heatmap_png
-from modeling.data.tfrecord import decode_example, masked_crc32c
+from modeling.data.tfrecord import decode_example, scan_records
 from modeling.text import labels_to_misaligned_indices, split_prompt_words, tagged_target
 
 from .models import ImportedLabel
@@ -107,34 +106,6 @@ def index_images(folder: Path) -> dict[str, Path]:
     if not folder.is_dir():
         raise PromptsError(f"{folder}: no such images folder")
     return {p.stem: p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES}
-
-
-def iter_framed(path: Path) -> Iterator[tuple[int, bytes | None, str | None]]:
-    """(index, payload or None, problem or None). A bad data CRC skips one record and goes
-    on (the framing is intact); a bad length CRC or a truncation ends the file."""
-    with path.open("rb") as handle:
-        index = 0
-        while True:
-            header = handle.read(12)
-            if not header:
-                return
-            if len(header) < 12:
-                yield index, None, f"truncated record header ({len(header)} of 12 bytes); rest of file ignored"
-                return
-            (length,) = struct.unpack("<Q", header[:8])
-            if masked_crc32c(header[:8]) != struct.unpack("<I", header[8:])[0]:
-                yield index, None, "length CRC mismatch; rest of file ignored"
-                return
-            data = handle.read(length)
-            footer = handle.read(4)
-            if len(data) < length or len(footer) < 4:
-                yield index, None, f"truncated record ({len(data)} of {length} bytes); rest of file ignored"
-                return
-            if masked_crc32c(data) != struct.unpack("<I", footer)[0]:
-                yield index, None, "data CRC mismatch (corrupt record skipped)"
-            else:
-                yield index, data, None
-            index += 1
 
 
 def _split_of(path: Path) -> str:
@@ -250,19 +221,21 @@ def import_release(
     report = ImportReport()
     for path in tfrecords:
         split = _split_of(path)
-        for index, data, problem in iter_framed(path):
-            where = f"{path}#{index}"
-            if progress:
-                progress(1)
-            if problem:
-                report.problems.append(f"{where}: {problem}")
-                continue
-            try:
-                checked = _check(data, prompts, images)
-                if _write(campaign, checked, split, where):
-                    report.imported += 1
-                else:
-                    report.already_present += 1
-            except (ValueError, ApplicationError) as exc:
-                report.problems.append(f"{where}: {getattr(exc, 'message', None) or exc}")
+        with path.open("rb") as handle:  # one record in memory at a time
+            for record in scan_records(handle):
+                where = f"{path}#{record.index}"
+                if progress:
+                    progress(1)
+                if record.problem:
+                    rest = "; rest of file ignored" if record.fatal else " (corrupt record skipped)"
+                    report.problems.append(f"{where}: {record.problem}{rest}")
+                    continue
+                try:
+                    checked = _check(record.payload, prompts, images)
+                    if _write(campaign, checked, split, where):
+                        report.imported += 1
+                    else:
+                        report.already_present += 1
+                except (ValueError, ApplicationError) as exc:
+                    report.problems.append(f"{where}: {getattr(exc, 'message', None) or exc}")
     return report

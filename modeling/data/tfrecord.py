@@ -101,7 +101,24 @@ def iter_records(source: str | os.PathLike[str] | BinaryIO, *, verify_crc: bool 
         yield from _iter_records(source, getattr(source, "name", None), verify_crc)
 
 
-def _iter_records(handle: BinaryIO, path: str | os.PathLike[str] | None, verify_crc: bool) -> Iterator[bytes]:
+@dataclass(frozen=True)
+class ScannedRecord:
+    """One framed record as found on disk: its payload, or why it cannot be trusted.
+
+    ``fatal`` problems (bad length CRC, truncation) end the file, since the framing after
+    them is lost; a bad *data* CRC spoils one record only, and the next one can still be read.
+    """
+
+    index: int
+    offset: int
+    payload: bytes | None
+    problem: str | None = None
+    fatal: bool = False
+
+
+def scan_records(handle: BinaryIO, *, verify_crc: bool = True) -> Iterator[ScannedRecord]:
+    """Every record of a TFRecord stream, bad ones included, for callers that report problems
+    and go on (an import) rather than stop at the first (:func:`iter_records`)."""
     index = 0
     offset = 0
     while True:
@@ -109,23 +126,35 @@ def _iter_records(handle: BinaryIO, path: str | os.PathLike[str] | None, verify_
         if not header:
             return
         if len(header) < 12:
-            raise TFRecordCorruptError(path, index, offset, f"truncated header ({len(header)} of 12 bytes)")
+            yield ScannedRecord(index, offset, None, f"truncated header ({len(header)} of 12 bytes)", fatal=True)
+            return
         length_bytes = header[:8]
         (length,) = struct.unpack("<Q", length_bytes)
         (length_crc,) = struct.unpack("<I", header[8:])
         if verify_crc and masked_crc32c(length_bytes) != length_crc:
-            raise TFRecordCorruptError(path, index, offset, "length CRC mismatch")
+            yield ScannedRecord(index, offset, None, "length CRC mismatch", fatal=True)
+            return
         data = handle.read(length)
         if len(data) < length:
-            raise TFRecordCorruptError(path, index, offset, f"truncated data ({len(data)} of {length} bytes)")
+            yield ScannedRecord(index, offset, None, f"truncated data ({len(data)} of {length} bytes)", fatal=True)
+            return
         footer = handle.read(4)
         if len(footer) < 4:
-            raise TFRecordCorruptError(path, index, offset, "truncated data CRC")
+            yield ScannedRecord(index, offset, None, "truncated data CRC", fatal=True)
+            return
         if verify_crc and masked_crc32c(data) != struct.unpack("<I", footer)[0]:
-            raise TFRecordCorruptError(path, index, offset, "data CRC mismatch")
-        yield data
+            yield ScannedRecord(index, offset, None, "data CRC mismatch")
+        else:
+            yield ScannedRecord(index, offset, data)
         index += 1
         offset += 16 + length
+
+
+def _iter_records(handle: BinaryIO, path: str | os.PathLike[str] | None, verify_crc: bool) -> Iterator[bytes]:
+    for record in scan_records(handle, verify_crc=verify_crc):
+        if record.problem is not None:
+            raise TFRecordCorruptError(path, record.index, record.offset, record.problem)
+        yield record.payload  # type: ignore[misc]
 
 
 def frame_record(data: bytes) -> bytes:

@@ -181,7 +181,7 @@ def test_corrupt_records_are_reported_and_the_good_ones_imported(annotated, tmp_
         call_command("import_richhf", str(out), "--images", str(images), "--prompts", str(prompts), "--campaign", "broken", "--no-progress")
     err = capsys.readouterr().err
     assert f"{out / 'train.tfrecord'}#0: data CRC mismatch" in err
-    assert f"{out / 'test.tfrecord'}#0: truncated record" in err
+    assert f"{out / 'test.tfrecord'}#0: truncated data" in err
     assert f"{out / 'dev.tfrecord'}#" in err and "labels for" in err
     imported = Item.objects.filter(campaign__name="broken")
     assert imported.count() == 3 == ImportedLabel.objects.filter(item__campaign__name="broken").count()
