@@ -65,8 +65,13 @@ def prepare(n_items: int, n_raters: int, var_dir: Path) -> tuple[int, list[str]]
         user_add_role(user=user, role=RATER)
         tokens.append(Token.objects.create(user=user).key)
     campaign_add_raters(campaign=campaign, users=User.objects.filter(username__startswith="bench"))
-    from django.db import connections
+    from django.db import connection, connections
 
+    # Fresh bulk-loaded tables have no planner statistics until autovacuum gets to them; a
+    # live server always has them. Without this the planner picks nested loops that scan
+    # the rater's assignments once per item (57 ms instead of 2 ms for one count).
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
     connections.close_all()
     return campaign.pk, tokens
 
