@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -22,7 +24,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, Subquery, Value
+from django.db.models import Count, Exists, F, IntegerField, Max, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from PIL import Image, UnidentifiedImageError
@@ -422,8 +424,34 @@ def item_request_extra_rater(*, item_id: int) -> Item:
     item = _lock_item(item_id)
     item.extra_raters += 1
     item.completed_at = None
-    item.save(update_fields=["extra_raters", "completed_at"])
+    # Offered first: above every other item of the campaign.
+    top = Item.objects.filter(campaign_id=item.campaign_id).aggregate(m=Max("priority"))["m"] or 0.0
+    item.priority = max(top, item.priority) + 1.0
+    item.save(update_fields=["extra_raters", "completed_at", "priority"])
     return item
+
+
+def item_priorities_set(*, priorities: Mapping[int, float]) -> int:
+    """Rewrites the queue priority of the given items (item id -> priority); returns how many.
+
+    The one way other apps (the learning loop's acquisition order) reorder the queue. Priority
+    only orders the queue: the k-raters rules of the lease engine are untouched.
+    """
+    for item_id, value in priorities.items():
+        if not math.isfinite(value):
+            raise ValueError(f"priority of item {item_id} must be finite, not {value}")
+    items = list(Item.objects.filter(pk__in=list(priorities)).only("pk", "priority"))
+    for item in items:
+        item.priority = priorities[item.pk]
+    Item.objects.bulk_update(items, ["priority"], batch_size=1000)
+    return len(items)
+
+
+def item_mark_labelled(*, item_id: int, now=None) -> bool:
+    """Marks an item complete without raters (it arrived labelled, e.g. an imported release
+    record), so it never enters the raters' queue. Returns False if it already was complete."""
+    now = now or timezone.now()
+    return bool(Item.objects.filter(pk=item_id, completed_at__isnull=True).update(completed_at=now))
 
 
 # --------------------------------------------------------------------------- campaigns

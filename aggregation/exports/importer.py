@@ -18,11 +18,10 @@ from pathlib import Path
 import numpy as np
 from django.core.files.base import ContentFile
 from django.db import transaction
-from django.utils import timezone
 
 from annotation.errors import ApplicationError
-from annotation.models import Campaign, Item, Split
-from annotation.services import ItemInput, item_create
+from annotation.models import Campaign, Split
+from annotation.services import ItemInput, item_create, item_mark_labelled
 from modeling.data.release import RichHFRecord, decode_heatmap_png, encode_heatmap_png
 from modeling.data.tfrecord import decode_example, scan_records
 from modeling.text import labels_to_misaligned_indices, split_prompt_words, tagged_target
@@ -197,7 +196,7 @@ def _write(campaign: Campaign, checked: _Checked, split: str, source: str) -> bo
         with transaction.atomic():
             label.save()
             # Imported items are already labelled: they never enter the raters' queue.
-            Item.objects.filter(pk=item.pk, completed_at__isnull=True).update(completed_at=timezone.now())
+            item_mark_labelled(item_id=item.pk)
     except BaseException:
         for field_file in saved:
             field_file.storage.delete(field_file.name)

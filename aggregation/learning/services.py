@@ -34,6 +34,7 @@ from aggregation.models import ItemAggregate
 from aggregation.services.aggregates import settings_fingerprint
 from annotation.errors import ApplicationError
 from annotation.models import Campaign, Item, Split
+from annotation.services import item_priorities_set
 
 from .models import IN_FLIGHT, ItemPrediction, LearningSettings, ModelVersion, VersionStatus
 
@@ -394,12 +395,13 @@ def predictions_recompute(*, version_id: int, batch_size: int = 16) -> int:
     order = queue_order([acquired[i].value for i in train_positions], random_share=random_share, seed=version.pk)
     rank: dict[int, tuple[int, bool]] = {train_positions[j]: (r, explored) for r, (j, explored) in enumerate(order)}
     n_train = max(len(train_positions), 1)
+    priorities: dict[int, float] = {}
     for position, (item, result) in enumerate(zip(items, acquired, strict=True)):
         r, explored = rank.get(position, (0, False))
         _prediction_upsert(version=version, item=item, result=result, strategy=strategy, rank=r, explored=explored)
         if position in rank:
-            item.priority = 1.0 - r / n_train
-    Item.objects.bulk_update([items[p] for p in rank], ["priority"])
+            priorities[item.pk] = 1.0 - r / n_train
+    item_priorities_set(priorities=priorities)
     # Predictions of items that got their k answers since are no longer needed.
     ItemPrediction.objects.filter(item__campaign=version.campaign, item__completed_at__isnull=False).delete()
     return len(items)

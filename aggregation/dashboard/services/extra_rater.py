@@ -7,7 +7,7 @@ What it does, exactly:
   (Item.extra_raters += 1) and clears completed_at, so the lease engine offers it again to a
   rater who has not seen it; when the extra answer arrives the item completes again and its
   aggregate is recomputed from all answers;
-- raises Item.priority above every other item of the campaign, so it is offered first.
+  and raises its priority above every other item of the campaign, so it is offered first.
 
 Each dashboard recompute settles open requests: once the item has more annotations than when
 the request was made, the request becomes "fulfilled" and a new one may be made.
@@ -16,7 +16,7 @@ the request was made, the request becomes "fulfilled" and a new one may be made.
 from __future__ import annotations
 
 from django.db import IntegrityError, transaction
-from django.db.models import Count, F, Max
+from django.db.models import Count, F
 
 from annotation.errors import Conflict
 from annotation.models import Item
@@ -27,14 +27,14 @@ from ..models import ExtraRaterRequest
 
 @transaction.atomic
 def extra_rater_request(*, item_id: int, requested_by, reason: str = "") -> ExtraRaterRequest:
-    """Record the request and bump the item's priority. Conflict (409) if one is already open.
+    """Record the request; annotation raises the item's rater target and priority.
 
-    Locks the item row so two leads clicking at once cannot both compute the same "max + 1".
+    Conflict (409) if one is already open; the database's one-open-request-per-item constraint
+    decides between two leads clicking at once.
     """
-    item = Item.objects.select_for_update().get(pk=item_id)
+    item = Item.objects.get(pk=item_id)
     if ExtraRaterRequest.objects.filter(item=item, status=ExtraRaterRequest.Status.OPEN).exists():
         raise Conflict("An extra rater is already requested for this item.")
-    top = Item.objects.filter(campaign_id=item.campaign_id).aggregate(m=Max("priority"))["m"] or 0.0
     try:
         with transaction.atomic():
             request = ExtraRaterRequest.objects.create(
@@ -47,7 +47,6 @@ def extra_rater_request(*, item_id: int, requested_by, reason: str = "") -> Extr
     except IntegrityError as exc:  # a concurrent request won the unique constraint
         raise Conflict("An extra rater is already requested for this item.") from exc
     item_request_extra_rater(item_id=item.pk)
-    Item.objects.filter(pk=item.pk).update(priority=max(top, item.priority) + 1.0)
     return request
 
 
