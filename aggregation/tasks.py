@@ -40,3 +40,9 @@ def aggregate_item(item_id: int, force: bool = False) -> None:
 @shared_task(name="aggregation.reconcile", ignore_result=True, soft_time_limit=240, time_limit=300)
 def reconcile_aggregates(grace_s: int = 120, limit: int = 5000) -> int:
     return len(services.aggregates_reconcile(grace=timedelta(seconds=grace_s), limit=limit))
+
+
+def item_completed_enqueue(item_id: int) -> None:
+    """annotation's item_completed receiver (registered in AggregationConfig.ready()): the
+    item's k-th answer is committed, so its aggregate can be computed."""
+    aggregate_item.delay(item_id)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 from django.conf import settings
+from django.db.models import Manager
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
@@ -12,9 +16,9 @@ from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import roles, selectors, services
+from . import hooks, roles, selectors, services
 from .errors import ApplicationError
-from .models import SCORE_FIELDS, Campaign
+from .models import SCORE_FIELDS, Assignment, Campaign
 from .permissions import IsRater
 from .services import AnnotationInput
 
@@ -42,7 +46,39 @@ class ItemForRaterOutput(serializers.Serializer):
         return reverse("api:item-image", args=[item.pk])
 
 
+# Serializer context key: the lease payload hooks' values for every assignment of a response.
+LEASE_PAYLOADS = "lease_payloads"
+
+
+def lease_payload_context(assignments: Iterable[Assignment | None]) -> dict[str, Any]:
+    """Context for serializing all the assignments of one response: each lease payload hook
+    (annotation/hooks.py) runs once for all of them, not once per assignment."""
+    return {LEASE_PAYLOADS: hooks.lease_payloads(assignments=[a for a in assignments if a is not None])}
+
+
+class LeasePayloadField(serializers.JSONField):
+    """A field another app adds to each assignment through a lease payload hook (e.g. learning's
+    `suggestion`); null where the hook has nothing for the assignment."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(read_only=True, allow_null=True, **kwargs)
+
+    def get_attribute(self, instance: Assignment) -> Any:
+        return self.context[LEASE_PAYLOADS][self.field_name].get(instance.pk)
+
+
+class AssignmentListOutput(serializers.ListSerializer):
+    def to_representation(self, data: Any) -> list[dict[str, Any]]:
+        assignments = list(data.all() if isinstance(data, Manager) else data)
+        if LEASE_PAYLOADS not in self.context:
+            self.context.update(lease_payload_context(assignments))
+        return super().to_representation(assignments)
+
+
 class AssignmentOutput(serializers.Serializer):
+    """One assignment as its rater sees it, plus the fields other apps add through the lease
+    payload hooks (learning's `suggestion`)."""
+
     id = serializers.IntegerField()
     state = serializers.CharField()
     leased_at = serializers.DateTimeField()
@@ -51,15 +87,20 @@ class AssignmentOutput(serializers.Serializer):
     skip_reason = serializers.CharField()
     campaign = serializers.IntegerField(source="item.campaign_id")
     item = ItemForRaterOutput()
-    suggestion = serializers.SerializerMethodField()
 
-    def get_suggestion(self, assignment) -> dict | None:
-        """The active model's hint for an open lease, when the campaign shows suggestions."""
-        if assignment.state != "leased" or not assignment.item.campaign.show_suggestions:
-            return None
-        from aggregation.learning.selectors import suggestion_for_assignment
+    class Meta:
+        list_serializer_class = AssignmentListOutput
 
-        return suggestion_for_assignment(assignment=assignment)
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        # The hooks' fields follow this class's own, ahead of a subclass's (the history's answer).
+        own = {name: fields.pop(name) for name in AssignmentOutput._declared_fields}
+        return {**own, **{name: LeasePayloadField() for name in hooks.lease_payload_fields()}, **fields}
+
+    def to_representation(self, instance: Assignment) -> dict[str, Any]:
+        if LEASE_PAYLOADS not in self.context:
+            self.context.update(lease_payload_context([instance]))
+        return super().to_representation(instance)
 
 
 class OwnAnnotationOutput(serializers.Serializer):
@@ -137,10 +178,11 @@ class NextItemApi(APIView):
                 "busy": "Every item left is being annotated by other raters right now; try again in a few minutes.",
             }[result.reason]
             return Response({"assignment": None, "upcoming": [], "status": result.reason, "detail": detail})
+        context = lease_payload_context([result.assignment, *result.upcoming])
         return Response(
             {
-                "assignment": AssignmentOutput(result.assignment).data,
-                "upcoming": AssignmentOutput(result.upcoming, many=True).data,
+                "assignment": AssignmentOutput(result.assignment, context=context).data,
+                "upcoming": AssignmentOutput(result.upcoming, many=True, context=context).data,
                 "status": "leased",
                 "detail": "Item leased.",
             }

@@ -31,6 +31,7 @@ from PIL import Image, UnidentifiedImageError
 
 from modeling.text import split_prompt_words
 
+from . import hooks
 from .errors import ApplicationError, Conflict
 from .models import SCORE_FIELDS, Annotation, Assignment, AssignmentState, Campaign, Item, Split
 
@@ -340,12 +341,6 @@ def _annotation_content(annotation: Annotation) -> tuple:
     )
 
 
-def _enqueue_aggregation(item_id: int) -> None:
-    from aggregation.tasks import aggregate_item
-
-    aggregate_item.delay(item_id)
-
-
 @transaction.atomic
 def annotation_submit(*, assignment_id: int, rater, data: AnnotationInput, now=None) -> tuple[Annotation, bool]:
     """Stores the rater's answer. Returns (annotation, created).
@@ -353,8 +348,9 @@ def annotation_submit(*, assignment_id: int, rater, data: AnnotationInput, now=N
     Preconditions checked here (shape checks are the API serializer's): the assignment is the
     caller's; word indices fall inside the item's prompt; a late submit only takes a free slot;
     a repeat of the same answer is a no-op and a different second answer is a conflict.
-    On the k-th submission the item is marked complete and aggregation is enqueued after
-    commit. Holds the assignment and item row locks.
+    On the k-th submission the item is marked complete, and the item_completed hook
+    (annotation/hooks.py; aggregation enqueues the item there) runs after commit. Holds the
+    assignment and item row locks.
     """
     now = now or timezone.now()
     assignment = _get_own_assignment_locked(assignment_id=assignment_id, rater=rater)
@@ -400,7 +396,7 @@ def annotation_submit(*, assignment_id: int, rater, data: AnnotationInput, now=N
     item.save(update_fields=update)
     if "completed_at" in update:
         item_id = item.pk
-        transaction.on_commit(lambda: _enqueue_aggregation(item_id))
+        transaction.on_commit(lambda: hooks.item_completed_send(item_id=item_id))
     return annotation, True
 
 

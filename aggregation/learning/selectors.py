@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.urls import reverse
 
-from annotation.models import Campaign
+from annotation.models import Assignment, AssignmentState, Campaign
 
 from .models import ItemPrediction, LearningSettings, ModelVersion
 
@@ -51,17 +52,32 @@ def queue_explanation(*, campaign: Campaign, top: int = 20) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def suggestion_for_assignment(*, assignment) -> dict[str, Any] | None:
-    """Map URLs (served only to the lease holder) and predicted misaligned word indices."""
-    prediction = (
-        ItemPrediction.objects.filter(item_id=assignment.item_id).only("version_id", "misaligned_indices").first()
-    )
-    if prediction is None:
-        return None
-    n_words = len(assignment.item.words)
-    return {
-        "version": prediction.version_id,
-        "implausibility_url": reverse("learning:api-suggestion-map", args=[assignment.pk, "implausibility"]),
-        "misalignment_url": reverse("learning:api-suggestion-map", args=[assignment.pk, "misalignment"]),
-        "misaligned_words": [i for i in prediction.misaligned_indices if 0 <= i < n_words],
+def suggestions_for_assignments(*, assignments: Sequence[Assignment]) -> dict[int, dict[str, Any]]:
+    """The active model's hint for each open lease whose campaign shows suggestions, by
+    assignment id: map URLs (served only to the lease holder) and the predicted misaligned
+    word indices. One query for all the leases of a response, none if none is open.
+
+    annotation's rater API calls it through the lease payload hook (LearningConfig.ready()).
+    """
+    open_leases = [a for a in assignments if a.state == AssignmentState.LEASED]
+    if not open_leases:
+        return {}
+    predictions = {
+        p.item_id: p
+        for p in ItemPrediction.objects.filter(
+            item_id__in={a.item_id for a in open_leases}, item__campaign__show_suggestions=True
+        ).only("item_id", "version_id", "misaligned_indices")
     }
+    suggestions: dict[int, dict[str, Any]] = {}
+    for assignment in open_leases:
+        prediction = predictions.get(assignment.item_id)
+        if prediction is None:
+            continue
+        n_words = len(assignment.item.words)
+        suggestions[assignment.pk] = {
+            "version": prediction.version_id,
+            "implausibility_url": reverse("learning:api-suggestion-map", args=[assignment.pk, "implausibility"]),
+            "misalignment_url": reverse("learning:api-suggestion-map", args=[assignment.pk, "misalignment"]),
+            "misaligned_words": [i for i in prediction.misaligned_indices if 0 <= i < n_words],
+        }
+    return suggestions
