@@ -29,6 +29,10 @@ MANY = 8
 ONE_AND_MANY = pytest.mark.parametrize("n", [1, MANY], ids=["one", "many"])
 
 # Measured counts (see the module docstring). Rater paths first, then the list endpoints.
+# Inside a test's transaction, atomic() shows as SAVEPOINT/RELEASE and counts; pages count
+# their session and user look-ups. next_item_lease leases two items: each lease reads the
+# queue's snapshot, locks a candidate, recounts it and inserts; one query gives both leases'
+# suggestions (it was one query per lease, plus the campaign, before the lease payload hook).
 MAX_QUERIES = {
     "next_item_lease": 19,
     "next_item_held": 7,
