@@ -59,10 +59,16 @@ SCORES = {"plausibility": 4, "alignment": 3, "aesthetics": 5, "overall": 4}
 def _predict(version: ModelVersion, item, rank: int) -> ItemPrediction:
     # File names only: these paths never open the prediction's maps.
     return ItemPrediction.objects.create(
-        item=item, version=version, scores={"plausibility": 0.5}, misaligned_indices=[1],
-        implausibility_map=f"predictions/i{item.pk}.png", misalignment_map=f"predictions/m{item.pk}.png",
-        strategy=Strategy.UNCERTAINTY, acquisition=0.5, queue_rank=rank,
-    )  # fmt: skip
+        item=item,
+        version=version,
+        scores={"plausibility": 0.5},
+        misaligned_indices=[1],
+        implausibility_map=f"predictions/i{item.pk}.png",
+        misalignment_map=f"predictions/m{item.pk}.png",
+        strategy=Strategy.UNCERTAINTY,
+        acquisition=0.5,
+        queue_rank=rank,
+    )
 
 
 def _version(campaign, **kwargs) -> ModelVersion:
@@ -75,9 +81,14 @@ def _submitted(item, user) -> Annotation:
         item=item, rater=user, state=AssignmentState.SUBMITTED, leased_at=now, expires_at=now, finished_at=now
     )
     return Annotation.objects.create(
-        assignment=assignment, item=item, rater=user, implausible_points=[[0.5, 0.5]], misaligned_points=[],
-        misaligned_words=[1], **SCORES,
-    )  # fmt: skip
+        assignment=assignment,
+        item=item,
+        rater=user,
+        implausible_points=[[0.5, 0.5]],
+        misaligned_points=[],
+        misaligned_words=[1],
+        **SCORES,
+    )
 
 
 def _page_client(user) -> Client:
@@ -169,9 +180,13 @@ def test_my_assignments_list(n, suggesting_campaign, django_assert_max_num_queri
             _submitted(item, rater)
         else:
             Assignment.objects.create(
-                item=item, rater=rater, state=state, leased_at=now, expires_at=now + timedelta(minutes=30),
+                item=item,
+                rater=rater,
+                state=state,
+                leased_at=now,
+                expires_at=now + timedelta(minutes=30),
                 skip_reason="unclear" if state == AssignmentState.SKIPPED else "",
-            )  # fmt: skip
+            )
     with django_assert_max_num_queries(MAX_QUERIES["my_assignments"]):
         response = api_client_for(rater).get(reverse("api:my-assignments"))
     rows = response.json()["results"]
@@ -235,9 +250,7 @@ def test_export_job_list(n, make_campaign, make_user, django_assert_max_num_quer
 
 
 @ONE_AND_MANY
-def test_dashboard_stats_pages_and_item_compare(
-    n, make_campaign, make_item, make_user, django_assert_max_num_queries
-):
+def test_dashboard_stats_pages_and_item_compare(n, make_campaign, make_item, make_user, django_assert_max_num_queries):
     campaign = make_campaign("dash")
     users = [make_user(f"r{i}", "rater") for i in range(n)]
     items = [make_item(campaign) for _ in range(n)]
