@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from modeling.data.release import decode_heatmap_png, encode_heatmap_png
+from modeling.heatmaps import decode_heatmap_png, encode_heatmap_png
 from modeling.uses import Candidate, inpainting_mask, select_finetuning_data
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
