@@ -211,3 +211,8 @@ def decode_heatmap_png(data: bytes) -> np.ndarray:
     converted to grayscale, so a release file from elsewhere imports as its maps look."""
     with Image.open(io.BytesIO(data)) as image:
         return np.asarray(image.convert("L"), dtype=np.uint8)
+
+
+def heatmap_from_png(data: bytes) -> np.ndarray:
+    """float32 (H, W) in [0, 1] from a heatmap PNG: stored byte / 255."""
+    return decode_heatmap_png(data).astype(np.float32) / 255.0

@@ -21,7 +21,7 @@ from modeling.data.tfrecord import (
     TFRecordWriter,
     iter_examples,
 )
-from modeling.heatmaps import decode_heatmap_png
+from modeling.heatmaps import heatmap_from_png
 from modeling.protocol import (
     MAP_KINDS,
     RELEASE_FEATURES,
@@ -81,7 +81,7 @@ class RichHFRecord:
 
     def heatmap(self, task: str) -> np.ndarray:
         """Decoded heatmap of map kind ``task`` as float32 in [0,1]."""
-        return decode_heatmap_png(self.map_png(task)).astype(np.float32) / 255.0
+        return heatmap_from_png(self.map_png(task))
 
     def to_features(self) -> dict[str, Feature]:
         """The eight release features."""
