@@ -15,10 +15,10 @@ from rest_framework.views import APIView
 from annotation.errors import ApplicationError
 from annotation.models import Campaign
 from annotation.permissions import IsLeadOrAdmin
+from modeling.protocol import MAP_KINDS, RELEASE_MAP_NAMES, SCORE_NAMES
 
 from . import selectors
 from .models import ItemAggregate
-from .services.compute import MAP_KINDS, RELEASE_MAP_NAMES, SCORE_NAMES
 
 
 def _heatmap_url(aggregate: ItemAggregate, kind: str) -> str:

@@ -10,9 +10,7 @@ from django.db import models
 from django.db.models import Q
 
 from annotation.models import Item
-
-SCORES = ("plausibility", "alignment", "aesthetics", "overall")
-MAPS = ("implausibility", "misalignment")
+from modeling.protocol import MAP_KINDS, SCORE_NAMES
 
 
 def _between(field: str, low: float, high: float) -> models.CheckConstraint:
@@ -78,13 +76,13 @@ class ItemAggregate(models.Model):
         ordering = ["item_id"]
         constraints = [
             models.CheckConstraint(condition=Q(n_annotations__gte=1), name="itemaggregate_n_annotations_positive"),
-            *[_between(f"{s}_mean", 1, 5) for s in SCORES],
-            *[_between(f"{s}_normalised", 0, 1) for s in SCORES],
-            *[_between(f"{s}_maxdiff", 0, 1) for s in SCORES],
+            *[_between(f"{s}_mean", 1, 5) for s in SCORE_NAMES],
+            *[_between(f"{s}_normalised", 0, 1) for s in SCORE_NAMES],
+            *[_between(f"{s}_maxdiff", 0, 1) for s in SCORE_NAMES],
             _between("keyword_unanimity", 0, 1),
-            *[_between(f"{m}_{f}", 0, 1) for m in MAPS for f in ("max", "mean", "coverage")],
-            *[_between_or_null(f"{m}_iou", 0, 1) for m in MAPS],
-            *[_between_or_null(f"{m}_cc", -1, 1) for m in MAPS],
+            *[_between(f"{m}_{f}", 0, 1) for m in MAP_KINDS for f in ("max", "mean", "coverage")],
+            *[_between_or_null(f"{m}_iou", 0, 1) for m in MAP_KINDS],
+            *[_between_or_null(f"{m}_cc", -1, 1) for m in MAP_KINDS],
         ]
 
     def __str__(self) -> str:

@@ -10,6 +10,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from modeling.protocol import SCORE_NAMES
+
 
 class Campaign(models.Model):
     name = models.CharField(max_length=200, unique=True)
@@ -134,7 +136,9 @@ class Assignment(models.Model):
         return f"{self.rater} on item {self.item_id} ({self.state})"
 
 
-SCORE_FIELDS = ("plausibility", "alignment", "aesthetics", "overall")
+# The name is modeling.protocol.SCORE_NAMES; this alias only serves the modules that still
+# import it from here (annotation services and apis, the dashboard) and goes once they don't.
+SCORE_FIELDS = SCORE_NAMES
 
 
 def _likert(name: str) -> models.CheckConstraint:
@@ -163,7 +167,7 @@ class Annotation(models.Model):
     class Meta:
         ordering = ["id"]
         constraints = [
-            *[_likert(name) for name in SCORE_FIELDS],
+            *[_likert(name) for name in SCORE_NAMES],
             models.UniqueConstraint(fields=["item", "rater"], name="annotation_one_per_item_and_rater"),
         ]
 
@@ -171,4 +175,4 @@ class Annotation(models.Model):
         return f"annotation {self.pk} by {self.rater} on item {self.item_id}"
 
     def scores(self) -> dict[str, int]:
-        return {name: getattr(self, name) for name in SCORE_FIELDS}
+        return {name: getattr(self, name) for name in SCORE_NAMES}

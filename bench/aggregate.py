@@ -42,17 +42,17 @@ django.setup()
 
 from PIL import Image, ImageDraw  # noqa: E402
 
-from aggregation.services.heatmaps import (  # noqa: E402
+from modeling.heatmaps import (  # noqa: E402
     RasterGeometry,
     counts_to_uint8,
     encode_png,
     rater_masks,
     vote_counts,
 )
+from modeling.protocol import MAP_KINDS, RADIUS_FRACTION  # noqa: E402
 
 SIZES = [(512, 512), (768, 768), (512, 768), (768, 512), (640, 640), (1024, 1024)]
 OUT = 512
-RADIUS = 1 / 20
 
 
 def synthetic_items(n: int, seed: int) -> list[dict]:
@@ -72,7 +72,7 @@ def synthetic_items(n: int, seed: int) -> list[dict]:
 
 def ours_rasterise(item: dict) -> list[np.ndarray]:
     w, h = item["size"]
-    g = RasterGeometry(w, h, OUT, OUT, RADIUS)
+    g = RasterGeometry(w, h, OUT, OUT, RADIUS_FRACTION)
     return [counts_to_uint8(vote_counts(rater_masks(item[kind], g)), 3) for kind in ("implausible", "misaligned")]
 
 
@@ -80,7 +80,7 @@ def baseline_rasterise(item: dict) -> list[np.ndarray]:
     """One PIL image per rater, ImageDraw.ellipse per point; the same vote count and 8-bit
     rounding as ours, so the comparison is of the drawing alone."""
     w, h = item["size"]
-    r = RADIUS * h
+    r = RADIUS_FRACTION * h
     rx, ry = r * OUT / w, r * OUT / h
     out = []
     for kind in ("implausible", "misaligned"):
@@ -222,7 +222,7 @@ def db_stages(items: list[dict], n_base: int, batch: int, workers: int) -> None:
             for pk in ids:
                 inputs = _inputs_for(items_by_id[pk], by_item[pk])
                 computed = compute_aggregate(inputs)
-                paths = {k: f"aggregates/bench/{pk}-{k}.png" for k in ("implausibility", "misalignment")}
+                paths = {k: f"aggregates/bench/{pk}-{k}.png" for k in MAP_KINDS}
                 out.append(
                     _row(
                         items_by_id[pk],

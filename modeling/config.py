@@ -14,10 +14,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-#: Heatmap tasks, in the release's order (artifact_map, misalignment_map).
-HEATMAP_TASKS: tuple[str, ...] = ("implausibility", "misalignment")
-#: Score tasks (artifact_score, misalignment_score, aesthetics_score, overall_score).
-SCORE_TASKS: tuple[str, ...] = ("plausibility", "alignment", "aesthetics", "overall")
+from modeling.protocol import MAP_KINDS, SCORE_NAMES
+
+# The model's heatmap and score tasks are the protocol's map kinds and score names. These
+# aliases only serve the modules that still import them from here (model.py, evaluate.py,
+# aggregation/learning/acquisition.py, tests/modeling/test_model.py); they go once those
+# import modeling.protocol.
+HEATMAP_TASKS = MAP_KINDS
+SCORE_TASKS = SCORE_NAMES
+
 #: Task written in front of the prompt for the text (keywords) task of the augmented variant.
 KEYWORD_TASK = "keywords"
 
@@ -69,13 +74,13 @@ class RAHFConfig:
         """Encoder passes per example: 1 (multi-head) or one per task (augmented prompt)."""
         if self.variant == "multihead":
             return ["all"]
-        return [*HEATMAP_TASKS, *SCORE_TASKS, KEYWORD_TASK]
+        return [*MAP_KINDS, *SCORE_NAMES, KEYWORD_TASK]
 
     def task_prefix(self, task: str) -> str:
         """Text written in front of the prompt for ``task`` (augmented variant)."""
-        if task in HEATMAP_TASKS:
+        if task in MAP_KINDS:
             return f"{task} heatmap"
-        if task in SCORE_TASKS:
+        if task in SCORE_NAMES:
             return f"{task} score"
         if task == KEYWORD_TASK:
             return "misaligned keywords"

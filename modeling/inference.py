@@ -15,9 +15,9 @@ import torch
 from tqdm import tqdm
 
 from modeling.checkpoint import load_checkpoint
-from modeling.config import HEATMAP_TASKS, SCORE_TASKS
 from modeling.model import RAHFModel
 from modeling.processing import ImageInput, RAHFProcessor
+from modeling.protocol import MAP_KINDS, SCORE_NAMES
 from modeling.text import parse_tagged
 
 
@@ -72,12 +72,12 @@ def predict_batch(
         tagged = processor.decode([row[: 1 + int(limit)] for row, limit in zip(tokens, limits, strict=True)])
     else:
         tagged = list(prompts)
-    heat = {task: out.heatmaps[task].float().cpu().numpy() for task in HEATMAP_TASKS}
-    score = {task: out.scores[task].float().cpu().numpy() for task in SCORE_TASKS}
+    heat = {task: out.heatmaps[task].float().cpu().numpy() for task in MAP_KINDS}
+    score = {task: out.scores[task].float().cpu().numpy() for task in SCORE_NAMES}
     return [
         Prediction.from_parts(
-            {task: float(score[task][i]) for task in SCORE_TASKS},
-            {task: heat[task][i] for task in HEATMAP_TASKS},
+            {task: float(score[task][i]) for task in SCORE_NAMES},
+            {task: heat[task][i] for task in MAP_KINDS},
             tagged[i],
         )
         for i in range(len(prompts))

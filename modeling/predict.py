@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from modeling.data.release import decode_heatmap_png, encode_heatmap_png
+from modeling.heatmaps import encode_heatmap_png, heatmap_from_png
 from modeling.uses import Candidate, inpainting_mask, select_finetuning_data
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
@@ -114,7 +114,7 @@ def mask(args: argparse.Namespace) -> int:
     if not args.heatmap.exists():
         raise FileNotFoundError(f"{args.heatmap}: no such file")
     try:
-        heat = decode_heatmap_png(args.heatmap.read_bytes()).astype(np.float32) / 255.0
+        heat = heatmap_from_png(args.heatmap.read_bytes())
     except OSError as exc:
         raise ValueError(f"{args.heatmap}: not an image: {exc}") from exc
     size = None

@@ -42,6 +42,10 @@ RELEASE_FEATURES: tuple[str, ...] = (
 #: Side of the release's square heatmaps.
 RELEASE_MAP_SIZE = 512
 
+#: The paper's disk radius around each point, as a fraction of the image height (H / 20;
+#: docs/protocol.md section 2). A campaign may choose another.
+RADIUS_FRACTION = 1 / 20
+
 #: The Likert range of every score.
 SCORE_MIN, SCORE_MAX = 1, 5
 

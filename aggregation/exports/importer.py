@@ -22,8 +22,10 @@ from django.db import transaction
 from annotation.errors import ApplicationError
 from annotation.models import Campaign, Split
 from annotation.services import ItemInput, item_create, item_mark_labelled
-from modeling.data.release import RichHFRecord, decode_heatmap_png, encode_heatmap_png
+from modeling.data.release import RichHFRecord
 from modeling.data.tfrecord import decode_example, scan_records
+from modeling.heatmaps import decode_heatmap_png, encode_png
+from modeling.protocol import MAP_KINDS, RELEASE_MAP_NAMES
 from modeling.text import labels_to_misaligned_indices, split_prompt_words, tagged_target
 
 from .models import ImportedLabel
@@ -151,11 +153,11 @@ def _check(data: bytes, prompts: dict[str, str], images: dict[str, Path]) -> _Ch
     for name, value in record.scores().items():
         if not 0.0 <= value <= 1.0:
             raise ValueError(f"{name} score {value} is outside [0, 1]")
-    maps = []
-    for feature, png in (("artifact_map", record.artifact_map_png), ("misalignment_map", record.misalignment_map_png)):
-        # Stored as canonical 8-bit grayscale PNG: pixel-identical to what the record held.
-        maps.append(encode_heatmap_png(_check_map(png, feature)))
-    return _Checked(record, prompt, words, misaligned, image, (maps[0], maps[1]))
+    # Stored as canonical 8-bit grayscale PNG: pixel-identical to what the record held.
+    implausibility, misalignment = (
+        encode_png(_check_map(record.map_png(kind), RELEASE_MAP_NAMES[kind])) for kind in MAP_KINDS
+    )
+    return _Checked(record, prompt, words, misaligned, image, (implausibility, misalignment))
 
 
 def _write(campaign: Campaign, checked: _Checked, split: str, source: str) -> bool:
@@ -176,10 +178,7 @@ def _write(campaign: Campaign, checked: _Checked, split: str, source: str) -> bo
     label = ImportedLabel(
         item=item,
         filename=record.filename,
-        plausibility=record.artifact_score,
-        alignment=record.misalignment_score,
-        aesthetics=record.aesthetics_score,
-        overall=record.overall_score,
+        **record.scores(),
         prompt_misalignment_label=record.prompt_misalignment_label,
         tagged_target=tagged_target(checked.words, checked.misaligned),
         source=source[:500],

@@ -7,6 +7,7 @@ from django.db import models
 from django.db.models import Q
 
 from annotation.models import Campaign, Item
+from modeling.protocol import SCORE_NAMES
 
 
 def _unit(field: str) -> models.CheckConstraint:
@@ -33,7 +34,7 @@ class ImportedLabel(models.Model):
 
     class Meta:
         ordering = ["item_id"]
-        constraints = [_unit(name) for name in ("plausibility", "alignment", "aesthetics", "overall")]
+        constraints = [_unit(name) for name in SCORE_NAMES]
 
     def __str__(self) -> str:
         return f"imported label of {self.filename}"

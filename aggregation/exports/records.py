@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db.models import Count, Exists, OuterRef, Q
 
-from annotation.models import SCORE_FIELDS, Annotation, Campaign, Item, Split
+from annotation.models import Annotation, Campaign, Item, Split
+from modeling.protocol import SCORE_NAMES
 
 from ..models import ItemAggregate
 from ..services.aggregates import settings_fingerprint
@@ -60,11 +61,6 @@ class ExportPlan:
     total_items: int
     exportable: int
     left_out: dict[str, int]
-
-    def describe_left_out(self) -> str:
-        if not self.left_out:
-            return "nothing left out"
-        return ", ".join(f"{n} {reason}" for reason, n in self.left_out.items() if n)
 
 
 def _current_aggregates(campaign: Campaign):
@@ -125,15 +121,15 @@ def iter_export_records(campaign: Campaign, *, splits: tuple[str, ...] = SPLIT_O
             yield ExportRecord(
                 **_item_fields(agg.item),
                 filename=export_filename(agg.item),
-                normalised={s: getattr(agg, f"{s}_normalised") for s in SCORE_FIELDS},
-                raw_mean={s: getattr(agg, f"{s}_mean") for s in SCORE_FIELDS},
+                normalised={s: getattr(agg, f"{s}_normalised") for s in SCORE_NAMES},
+                raw_mean={s: getattr(agg, f"{s}_mean") for s in SCORE_NAMES},
                 word_votes=list(agg.word_votes),
                 n_raters=agg.n_annotations,
                 prompt_misalignment_label=agg.prompt_misalignment_label,
                 tagged_target=agg.tagged_target,
                 implausibility_png=_read(agg.implausibility_map),
                 misalignment_png=_read(agg.misalignment_map),
-                extra={s: getattr(agg, f"{s}_maxdiff") for s in SCORE_FIELDS},
+                extra={s: getattr(agg, f"{s}_maxdiff") for s in SCORE_NAMES},
             )
         imported = (
             _imported(campaign)
@@ -146,8 +142,8 @@ def iter_export_records(campaign: Campaign, *, splits: tuple[str, ...] = SPLIT_O
             yield ExportRecord(
                 **_item_fields(label.item),
                 filename=label.filename,
-                normalised={s: getattr(label, s) for s in SCORE_FIELDS},
-                raw_mean={s: None for s in SCORE_FIELDS},
+                normalised={s: getattr(label, s) for s in SCORE_NAMES},
+                raw_mean={s: None for s in SCORE_NAMES},
                 word_votes=None,
                 n_raters=0,
                 prompt_misalignment_label=label.prompt_misalignment_label,
@@ -182,7 +178,7 @@ def iter_raw_annotations(campaign: Campaign) -> Iterator[dict]:
             "implausible_points": ann.implausible_points,
             "misaligned_points": ann.misaligned_points,
             "misaligned_words": ann.misaligned_words,
-            "scores": {s: getattr(ann, s) for s in SCORE_FIELDS},
+            "scores": ann.scores(),
             "time_spent_ms": ann.time_spent_ms,
             "suggestion_shown": ann.suggestion_shown,
             "submitted_at": ann.created_at.isoformat(),

@@ -20,20 +20,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from django.utils import timezone
 
-from annotation.models import SCORE_FIELDS, Campaign
+from annotation.models import Campaign
 from modeling.data.release import RichHFRecord
 from modeling.data.tfrecord import TFRecordWriter
+from modeling.protocol import RELEASE_SCORE_FEATURES, SCORE_NAMES
 
 from .records import SPLIT_ORDER, ExportRecord, export_plan, iter_export_records, iter_raw_annotations
 
 FORMATS = ("tfrecord", "parquet", "jsonl")
-# Release feature -> our score name (spec section 3: artifact = plausibility, misalignment = alignment).
-RELEASE_SCORES = {
-    "aesthetics_score": "aesthetics",
-    "artifact_score": "plausibility",
-    "misalignment_score": "alignment",
-    "overall_score": "overall",
-}
 PARQUET_ROW_GROUP = 256
 
 Progress = Callable[[int, int], None]  # (done, total)
@@ -69,14 +63,10 @@ def sha256_of(path: Path) -> str:
 
 
 def release_record(record: ExportRecord) -> RichHFRecord:
-    return RichHFRecord(
+    return RichHFRecord.from_protocol(
         filename=record.filename,
-        artifact_score=record.normalised["plausibility"],
-        misalignment_score=record.normalised["alignment"],
-        aesthetics_score=record.normalised["aesthetics"],
-        overall_score=record.normalised["overall"],
-        artifact_map_png=record.implausibility_png,
-        misalignment_map_png=record.misalignment_png,
+        scores=record.normalised,
+        map_pngs={"implausibility": record.implausibility_png, "misalignment": record.misalignment_png},
         prompt_misalignment_label=record.prompt_misalignment_label,
     )
 
@@ -126,8 +116,8 @@ PARQUET_SCHEMA = pa.schema(
         ("source_id", pa.string()),
         ("image_path", pa.string()),
         ("image", pa.binary()),
-        *[(f"{s}_mean", pa.float64()) for s in SCORE_FIELDS],
-        *[(f"{s}_score", pa.float64()) for s in SCORE_FIELDS],
+        *[(f"{s}_mean", pa.float64()) for s in SCORE_NAMES],
+        *[(f"{s}_score", pa.float64()) for s in SCORE_NAMES],
         ("n_raters", pa.int32()),
         ("word_votes", pa.list_(pa.int32())),
         ("prompt_misalignment_label", pa.string()),
@@ -151,8 +141,8 @@ def _parquet_row(record: ExportRecord, include_image: bool, read_image: Callable
         "source_id": record.source_id,
         "image_path": record.image_name,
         "image": read_image(record.image_name) if include_image else None,
-        **{f"{s}_mean": record.raw_mean[s] for s in SCORE_FIELDS},
-        **{f"{s}_score": record.normalised[s] for s in SCORE_FIELDS},
+        **{f"{s}_mean": record.raw_mean[s] for s in SCORE_NAMES},
+        **{f"{s}_score": record.normalised[s] for s in SCORE_NAMES},
         "n_raters": record.n_raters,
         "word_votes": record.word_votes,
         "prompt_misalignment_label": record.prompt_misalignment_label,
@@ -268,7 +258,7 @@ def export_campaign(
                 "radius_fraction": campaign.radius_fraction,
                 "heatmap_size": [campaign.heatmap_width, campaign.heatmap_height],
             },
-            "score_mapping": RELEASE_SCORES if fmt == "tfrecord" else None,
+            "score_mapping": RELEASE_SCORE_FEATURES if fmt == "tfrecord" else None,
         }
         (tmp / f"manifest-{fmt}.json").write_text(json.dumps(manifest, indent=2))
         for name, _ in written:

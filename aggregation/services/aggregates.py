@@ -30,10 +30,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from annotation.models import Annotation, Campaign, Item
+from modeling.heatmaps import RasterGeometry
+from modeling.protocol import MAP_KINDS
 
 from ..models import ItemAggregate
-from .compute import MAP_KINDS, SCORE_NAMES, AggregateInputs, ComputedAggregate, RaterAnswer, compute_aggregate
-from .heatmaps import RasterGeometry
+from .compute import AggregateInputs, ComputedAggregate, RaterAnswer, compute_aggregate
 
 logger = logging.getLogger(__name__)
 
@@ -133,7 +134,7 @@ def _inputs_for(item: Item, annotations: Sequence[Annotation]) -> AggregateInput
             implausible_points=a.implausible_points,
             misaligned_points=a.misaligned_points,
             misaligned_words=a.misaligned_words,
-            scores={name: getattr(a, name) for name in SCORE_NAMES},
+            scores=a.scores(),
         )
         for a in annotations
     ]

@@ -17,10 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-
-def normalise_score(value: float) -> float:
-    """1..5 Likert to [0, 1] (spec section 2)."""
-    return (value - 1.0) / 4.0
+from modeling.protocol import normalise_score
 
 
 def score_maxdiff(raw_scores: Sequence[int]) -> float:

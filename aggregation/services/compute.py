@@ -12,15 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from modeling.heatmaps import HeatmapSummary, RasterGeometry, counts_to_uint8, encode_png, rater_masks, vote_counts
+from modeling.protocol import MAP_KINDS, POINT_FIELDS, SCORE_NAMES, normalise_score
 from modeling.text import misaligned_indices_to_labels, tagged_target
 
-from .agreement import MapAgreement, keyword_unanimity, map_agreement, normalise_score, score_maxdiff
-from .heatmaps import HeatmapSummary, RasterGeometry, counts_to_uint8, encode_png, rater_masks, vote_counts
-
-SCORE_NAMES = ("plausibility", "alignment", "aesthetics", "overall")
-# Our point kinds and the release's names for their maps (spec section 3).
-MAP_KINDS = ("implausibility", "misalignment")
-RELEASE_MAP_NAMES = {"implausibility": "artifact_map", "misalignment": "misalignment_map"}
+from .agreement import MapAgreement, keyword_unanimity, map_agreement, score_maxdiff
 
 
 @dataclass(frozen=True)
@@ -128,10 +124,7 @@ def compute_aggregate(inputs: AggregateInputs) -> ComputedAggregate:
             votes[index] += 1
     # Strict majority of the raters (spec section 2): 2 of 3, 3 of 4.
     misaligned = [i for i, v in enumerate(votes) if 2 * v > n]
-    maps = {
-        "implausibility": _map([a.implausible_points for a in answers], inputs.geometry),
-        "misalignment": _map([a.misaligned_points for a in answers], inputs.geometry),
-    }
+    maps = {kind: _map([getattr(a, POINT_FIELDS[kind]) for a in answers], inputs.geometry) for kind in MAP_KINDS}
     return ComputedAggregate(
         n_annotations=n,
         annotation_ids=[a.annotation_id for a in answers],

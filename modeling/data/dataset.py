@@ -27,9 +27,9 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from modeling.config import HEATMAP_TASKS, SCORE_TASKS
 from modeling.data.release import RichHFRecord, read_release_tfrecord
 from modeling.processing import RAHFProcessor, resize_heatmap
+from modeling.protocol import MAP_KINDS, RELEASE_FEATURES, SCORE_NAMES
 from modeling.text import labels_to_misaligned_indices, split_prompt_words, tagged_target
 
 SPLITS = ("train", "dev", "test")
@@ -66,13 +66,13 @@ class Sample:
         return tagged_target(self.words(), self.misaligned_indices())
 
     def scores(self) -> np.ndarray:
-        """(4,) float32 in SCORE_TASKS order."""
+        """(4,) float32 in SCORE_NAMES order."""
         values = self.record.scores()
-        return np.asarray([values[task] for task in SCORE_TASKS], dtype=np.float32)
+        return np.asarray([values[name] for name in SCORE_NAMES], dtype=np.float32)
 
     def heatmaps(self, size: int | None = None) -> np.ndarray:
-        """(2, H, W) float32 in [0,1], HEATMAP_TASKS order, resized to ``size`` if given."""
-        maps = [self.record.heatmap(task) for task in HEATMAP_TASKS]
+        """(2, H, W) float32 in [0,1], MAP_KINDS order, resized to ``size`` if given."""
+        maps = [self.record.heatmap(kind) for kind in MAP_KINDS]
         if size is not None:
             maps = [resize_heatmap(m, size) for m in maps]
         return np.stack(maps)
@@ -148,22 +148,12 @@ def _load_parquet(path: Path, root: Path, check_images: bool) -> list[Sample]:
 
     table = pq.read_table(path)
     columns = set(table.column_names)
-    needed = {"filename", "caption", "artifact_map", "misalignment_map", "prompt_misalignment_label"}
-    needed |= {"artifact_score", "misalignment_score", "aesthetics_score", "overall_score"}
+    needed = {*RELEASE_FEATURES, "caption"}
     if not needed <= columns:
         raise ValueError(f"{path}: missing column(s) {', '.join(sorted(needed - columns))}")
     samples = []
     for row in table.to_pylist():
-        record = RichHFRecord(
-            filename=row["filename"],
-            artifact_score=row["artifact_score"],
-            misalignment_score=row["misalignment_score"],
-            aesthetics_score=row["aesthetics_score"],
-            overall_score=row["overall_score"],
-            artifact_map_png=row["artifact_map"],
-            misalignment_map_png=row["misalignment_map"],
-            prompt_misalignment_label=row["prompt_misalignment_label"],
-        )
+        record = RichHFRecord.from_release_values(row)
         image_bytes = row.get("image")
         image_path = None if image_bytes else root / "images" / record.filename
         if check_images and image_path is not None and not image_path.exists():
@@ -177,24 +167,15 @@ def write_parquet(path: str | os.PathLike[str], samples: Sequence[Sample], *, em
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    rows: dict[str, list[Any]] = {
-        key: []
-        for key in (
-            "filename", "caption", "artifact_score", "misalignment_score", "aesthetics_score",
-            "overall_score", "artifact_map", "misalignment_map", "prompt_misalignment_label",
-        )
-    }  # fmt: skip
+    # The release's columns with the caption after the filename.
+    columns = ("filename", "caption", *(key for key in RELEASE_FEATURES if key != "filename"))
+    rows: dict[str, list[Any]] = {key: [] for key in columns}
     if embed_images:
         rows["image"] = []
     for sample in samples:
-        r = sample.record
-        rows["filename"].append(r.filename)
-        rows["caption"].append(sample.prompt)
-        for key in ("artifact_score", "misalignment_score", "aesthetics_score", "overall_score"):
-            rows[key].append(float(getattr(r, key)))
-        rows["artifact_map"].append(r.artifact_map_png)
-        rows["misalignment_map"].append(r.misalignment_map_png)
-        rows["prompt_misalignment_label"].append(r.prompt_misalignment_label)
+        values = {**sample.record.release_values(), "caption": sample.prompt}
+        for key in columns:
+            rows[key].append(values[key])
         if embed_images:
             buffer = io.BytesIO()
             sample.open_image().save(buffer, format="PNG")

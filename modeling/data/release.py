@@ -1,19 +1,19 @@
-"""The RichHF-18K release schema (spec richhf18k.md section 3) on top of the TFRecord codec.
+"""The RichHF-18K release schema (docs/protocol.md section 3) on top of the TFRecord codec.
 
-One :class:`RichHFRecord` = one tf.train.Example with the eight release features. Heatmaps
-are lossless PNG (JPEG noise would turn "pixel > 0" into stray fixations).
+One :class:`RichHFRecord` = one tf.train.Example with the eight release features. The names
+of the features and their mapping to ours live in modeling.protocol; heatmaps are lossless
+PNG through modeling.heatmaps.
 """
 
 from __future__ import annotations
 
-import io
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from modeling.data.tfrecord import (
     Feature,
@@ -21,45 +21,19 @@ from modeling.data.tfrecord import (
     TFRecordWriter,
     iter_examples,
 )
-
-#: Release score feature -> model score task.
-SCORE_FEATURES: dict[str, str] = {
-    "artifact_score": "plausibility",
-    "misalignment_score": "alignment",
-    "aesthetics_score": "aesthetics",
-    "overall_score": "overall",
-}
-#: Release heatmap feature -> model heatmap task.
-HEATMAP_FEATURES: dict[str, str] = {
-    "artifact_map": "implausibility",
-    "misalignment_map": "misalignment",
-}
-RELEASE_FEATURES: tuple[str, ...] = (
-    "filename",
-    *SCORE_FEATURES,
-    *HEATMAP_FEATURES,
-    "prompt_misalignment_label",
+from modeling.heatmaps import heatmap_from_png
+from modeling.protocol import (
+    MAP_KINDS,
+    RELEASE_FEATURES,
+    RELEASE_MAP_FEATURES,
+    RELEASE_MAP_NAMES,
+    RELEASE_SCORE_FEATURES,
+    RELEASE_SCORE_NAMES,
+    SCORE_NAMES,
 )
-#: Size of the release heatmaps.
-RELEASE_MAP_SIZE = 512
 
-
-def encode_heatmap_png(heatmap: np.ndarray) -> bytes:
-    """Grayscale PNG of a heatmap: float in [0,1] (scaled to 0..255) or uint8 as is."""
-    array = np.asarray(heatmap)
-    if array.dtype != np.uint8:
-        array = (np.clip(array.astype(np.float64), 0.0, 1.0) * 255.0).round().astype(np.uint8)
-    if array.ndim != 2:
-        raise ValueError(f"heatmap must be 2-D, got shape {array.shape}")
-    buffer = io.BytesIO()
-    Image.fromarray(array, mode="L").save(buffer, format="PNG", optimize=False)
-    return buffer.getvalue()
-
-
-def decode_heatmap_png(data: bytes) -> np.ndarray:
-    """uint8 H x W array from encoded image bytes (any PIL format; colour is converted)."""
-    with Image.open(io.BytesIO(data)) as image:
-        return np.asarray(image.convert("L"), dtype=np.uint8)
+#: Release features that hold UTF-8 text (the others are floats or PNG bytes).
+_TEXT_FEATURES = ("filename", "prompt_misalignment_label")
 
 
 @dataclass
@@ -81,14 +55,33 @@ class RichHFRecord:
         """Base name without extension (the Pick-a-Pic image uid)."""
         return Path(self.filename).stem
 
+    @classmethod
+    def from_protocol(
+        cls,
+        *,
+        filename: str,
+        scores: Mapping[str, float],
+        map_pngs: Mapping[str, bytes],
+        prompt_misalignment_label: str,
+    ) -> RichHFRecord:
+        """A record from our names: ``scores`` by score name (normalised [0,1]), ``map_pngs``
+        by map kind; modeling.protocol maps them to the release's features."""
+        fields: dict[str, Any] = {RELEASE_SCORE_NAMES[name]: scores[name] for name in SCORE_NAMES}
+        fields.update({f"{RELEASE_MAP_NAMES[kind]}_png": map_pngs[kind] for kind in MAP_KINDS})
+        return cls(filename=filename, prompt_misalignment_label=prompt_misalignment_label, **fields)
+
     def scores(self) -> dict[str, float]:
-        """Scores keyed by model task name."""
-        return {task: float(getattr(self, feature)) for feature, task in SCORE_FEATURES.items()}
+        """Scores keyed by our score name, in SCORE_NAMES order."""
+        return {name: float(getattr(self, RELEASE_SCORE_NAMES[name])) for name in SCORE_NAMES}
+
+    def map_png(self, kind: str) -> bytes:
+        """The PNG of map ``kind`` (an entry of MAP_KINDS)."""
+        png: bytes = getattr(self, f"{RELEASE_MAP_NAMES[kind]}_png")
+        return png
 
     def heatmap(self, task: str) -> np.ndarray:
-        """Decoded heatmap of ``task`` as float32 in [0,1]."""
-        data = self.artifact_map_png if task == "implausibility" else self.misalignment_map_png
-        return decode_heatmap_png(data).astype(np.float32) / 255.0
+        """Decoded heatmap of map kind ``task`` as float32 in [0,1]."""
+        return heatmap_from_png(self.map_png(task))
 
     def to_features(self) -> dict[str, Feature]:
         """The eight release features."""
@@ -116,15 +109,30 @@ class RichHFRecord:
                 raise ValueError(f"feature {key} must be one {kind} value")
             return feature.values[0]
 
+        values: dict[str, Any] = {}
+        for key in RELEASE_FEATURES:  # in order: the first bad feature is the one reported
+            value = one(key, "float" if key in RELEASE_SCORE_FEATURES else "bytes")
+            values[key] = value.decode() if key in _TEXT_FEATURES and isinstance(value, bytes) else value
+        return cls.from_release_values(values)
+
+    def release_values(self) -> dict[str, Any]:
+        """The eight release features as plain values (str, float, PNG bytes), in
+        RELEASE_FEATURES order: the columns of a Parquet export."""
+        return {
+            "filename": self.filename,
+            **{feature: float(getattr(self, feature)) for feature in RELEASE_SCORE_FEATURES},
+            **{feature: getattr(self, f"{feature}_png") for feature in RELEASE_MAP_FEATURES},
+            "prompt_misalignment_label": self.prompt_misalignment_label,
+        }
+
+    @classmethod
+    def from_release_values(cls, values: Mapping[str, Any]) -> RichHFRecord:
+        """The inverse of :meth:`release_values`; ``KeyError`` names a missing feature."""
         return cls(
-            filename=one("filename", "bytes").decode(),  # type: ignore[union-attr]
-            artifact_score=float(one("artifact_score", "float")),
-            misalignment_score=float(one("misalignment_score", "float")),
-            aesthetics_score=float(one("aesthetics_score", "float")),
-            overall_score=float(one("overall_score", "float")),
-            artifact_map_png=one("artifact_map", "bytes"),  # type: ignore[arg-type]
-            misalignment_map_png=one("misalignment_map", "bytes"),  # type: ignore[arg-type]
-            prompt_misalignment_label=one("prompt_misalignment_label", "bytes").decode(),  # type: ignore[union-attr]
+            filename=values["filename"],
+            **{feature: float(values[feature]) for feature in RELEASE_SCORE_FEATURES},
+            **{f"{feature}_png": values[feature] for feature in RELEASE_MAP_FEATURES},
+            prompt_misalignment_label=values["prompt_misalignment_label"],
         )
 
 

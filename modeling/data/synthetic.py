@@ -5,8 +5,9 @@ shapes on textured backgrounds, names them in a prompt, injects artifacts (swirl
 smears, broken shapes, noise blotches: the implausibility truth) and mismatches (wrong colour,
 wrong shape, missing or extra object: the misalignment truth), and simulates three raters
 (points as disks of radius H/20, Likert scores with noise, keyword clicks with majority vote),
-aggregated exactly as spec richhf18k.md section 2 describes. Output is the release format, so
-the dataset reader and the web app's import read it like a real export.
+aggregated exactly as docs/protocol.md section 2 describes, through the web app's own
+rasteriser (modeling.heatmaps). Output is the release format, so the dataset reader and the
+web app's import read it like a real export.
 
 CLI: ``python -m modeling.data.synthetic OUT --train 2000 --dev 200 --test 300``
 """
@@ -24,7 +25,9 @@ from PIL import Image, ImageDraw
 from skimage.transform import swirl
 from tqdm import tqdm
 
-from modeling.data.release import RELEASE_MAP_SIZE, RichHFRecord, encode_heatmap_png, write_release_tfrecord
+from modeling.data.release import RichHFRecord, write_release_tfrecord
+from modeling.heatmaps import RasterGeometry, encode_heatmap_png, rater_masks
+from modeling.protocol import RADIUS_FRACTION, RELEASE_MAP_SIZE, SCORE_MAX, SCORE_MIN, normalise_score
 from modeling.text import misaligned_indices_to_labels, split_prompt_words
 
 COLOURS: dict[str, tuple[int, int, int]] = {
@@ -139,13 +142,11 @@ def _artifact(rng: np.random.Generator, image: np.ndarray, cx: float, cy: float,
     return out
 
 
-def _rater_map(
+def _rater_points(
     rng: np.random.Generator, regions: list[tuple[float, float, float]], image_size: int, detect: float
-) -> np.ndarray:
-    """One rater's map: union of disks of radius H/20 at jittered points inside each region."""
-    scale = RELEASE_MAP_SIZE / image_size
-    out = np.zeros((RELEASE_MAP_SIZE, RELEASE_MAP_SIZE), bool)
-    disk = RELEASE_MAP_SIZE / 20
+) -> list[tuple[float, float]]:
+    """One rater's clicks, normalised to [0, 1]: 1-3 jittered points inside each region the
+    rater notices (probability ``detect``), and the occasional stray click."""
     points: list[tuple[float, float]] = []
     for cx, cy, r in regions:
         if rng.random() > detect:
@@ -153,25 +154,26 @@ def _rater_map(
         for _ in range(int(rng.integers(1, 4))):
             angle, dist = rng.uniform(0, 2 * math.pi), rng.uniform(0, r * 0.6)
             points.append((cx + dist * math.cos(angle), cy + dist * math.sin(angle)))
-    if rng.random() < 0.04:  # the occasional stray click
-        points.append(tuple(rng.uniform(0, image_size, 2)))  # type: ignore[arg-type]
-    for px, py in points:
-        # Only the disk's bounding box is touched (full-map distance grids were the
-        # generator's bottleneck).
-        x, y = px * scale, py * scale
-        x0, x1 = max(int(x - disk) - 1, 0), min(int(x + disk) + 2, RELEASE_MAP_SIZE)
-        y0, y1 = max(int(y - disk) - 1, 0), min(int(y + disk) + 2, RELEASE_MAP_SIZE)
-        if x0 >= x1 or y0 >= y1:
-            continue
-        yy, xx = np.mgrid[y0:y1, x0:x1]
-        out[y0:y1, x0:x1] |= (xx - x) ** 2 + (yy - y) ** 2 <= disk**2
-    return out
+    if rng.random() < 0.04:
+        stray_x, stray_y = rng.uniform(0, image_size, 2)
+        points.append((float(stray_x), float(stray_y)))
+    return [(x / image_size, y / image_size) for x, y in points]
+
+
+def _raters_map(
+    rng: np.random.Generator, regions: list[tuple[float, float, float]], image_size: int, detect: float
+) -> np.ndarray:
+    """The mean of N_RATERS raters' binary maps at the release's size, float64 in [0, 1]:
+    rasterised by modeling.heatmaps, the rule the web app's aggregation uses."""
+    points = [_rater_points(rng, regions, image_size, detect) for _ in range(N_RATERS)]
+    geometry = RasterGeometry(image_size, image_size, RELEASE_MAP_SIZE, RELEASE_MAP_SIZE, RADIUS_FRACTION)
+    return rater_masks(points, geometry).mean(axis=0)
 
 
 def _likert(rng: np.random.Generator, quality: float) -> float:
     """Mean of three raters' 1..5 ratings of a [0,1] quality, normalised to [0,1]."""
-    ratings = np.clip(np.round(1 + 4 * quality + rng.normal(0, 0.45, N_RATERS)), 1, 5)
-    return float((ratings.mean() - 1) / 4)
+    ratings = np.clip(np.round(1 + 4 * quality + rng.normal(0, 0.45, N_RATERS)), SCORE_MIN, SCORE_MAX)
+    return normalise_score(float(ratings.mean()))
 
 
 def generate_example(
@@ -254,10 +256,8 @@ def generate_example(
         "overall": overall,
     }
 
-    artifact_map = np.mean([_rater_map(rng, truth.artifact_regions, image_size, 0.9) for _ in range(N_RATERS)], axis=0)
-    misalignment_map = np.mean(
-        [_rater_map(rng, truth.misalignment_regions, image_size, 0.85) for _ in range(N_RATERS)], axis=0
-    )
+    artifact_map = _raters_map(rng, truth.artifact_regions, image_size, 0.9)
+    misalignment_map = _raters_map(rng, truth.misalignment_regions, image_size, 0.85)
     assert split_prompt_words(prompt) == words
     votes = np.zeros(len(words), int)
     bad = set(truth.misaligned_words)

@@ -1,22 +1,40 @@
-"""The rasteriser against hand-computed maps (spec richhf18k.md section 2).
+"""The rasteriser and the PNG codec of modeling.heatmaps against hand-computed maps
+(docs/protocol.md section 2).
 
 Every expected map below was worked out by hand from the rule in heatmaps.py: output pixel
 (i, j) has its centre at ((i + .5) W / out_w, (j + .5) H / out_h) in original pixels and is
 inside when its distance to the point is <= radius_fraction * H.
 """
 
+import io
+
 import numpy as np
 import pytest
+from PIL import Image
 
-from aggregation.services.heatmaps import (
+from modeling.heatmaps import (
+    Points,
     RasterGeometry,
     counts_to_uint8,
-    decode_png,
+    decode_heatmap_png,
+    encode_heatmap_png,
     encode_png,
-    rater_mask,
+    heatmap_to_uint8,
     rater_masks,
     vote_counts,
 )
+
+
+def rater_mask(points: Points, geometry: RasterGeometry) -> np.ndarray:
+    """One rater's binary map."""
+    return rater_masks([points], geometry)[0]
+
+
+def pillow_decode(data: bytes) -> np.ndarray:
+    """An independent decoder: Pillow, refusing anything but 8-bit grayscale."""
+    with Image.open(io.BytesIO(data)) as img:
+        assert img.mode == "L"
+        return np.asarray(img).copy()
 
 
 def grid(rows: list[str]) -> np.ndarray:
@@ -138,7 +156,47 @@ def test_png_is_8_bit_grayscale_and_lossless():
     values = rng.integers(0, 256, (37, 53), dtype=np.uint8)
     data = encode_png(values)
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    assert np.array_equal(decode_png(data), values)
+    assert np.array_equal(pillow_decode(data), values)
+    assert np.array_equal(decode_heatmap_png(data), values)
+
+
+def test_encode_png_refuses_what_is_not_a_2d_uint8_map():
+    with pytest.raises(ValueError, match="2-D uint8"):
+        encode_png(np.zeros((4, 4), dtype=np.float64))
+    with pytest.raises(ValueError, match="2-D uint8"):
+        encode_png(np.zeros((2, 4, 4), dtype=np.uint8))
+
+
+def test_float_heatmaps_round_half_up_like_the_vote_counts():
+    # (n + 0.5) / 255 scales back to exactly n + 0.5: every half goes up, where numpy's
+    # half-to-even rounding would give 0, 2, 2, 4; outside [0, 1] is clipped.
+    halves = np.array([[(n + 0.5) / 255 for n in range(4)]])
+    assert heatmap_to_uint8(halves).tolist() == [[1, 2, 3, 4]]
+    heat = np.array([[0.0, 0.5, 1.0, -0.2, 1.7]])
+    assert heatmap_to_uint8(heat).tolist() == [[0, 128, 255, 0, 255]]
+    # A mean of k raters' votes stores the byte counts_to_uint8 gives for the same counts.
+    for k in range(1, 12):
+        counts = np.arange(k + 1, dtype=np.uint8)[None, :]
+        assert np.array_equal(heatmap_to_uint8(counts / k), counts_to_uint8(counts, k)), k
+
+
+def test_encode_heatmap_png_takes_floats_or_bytes():
+    levels = np.array([0, 1 / 3, 2 / 3, 1.0])
+    heat = levels[np.random.default_rng(0).integers(0, 4, (64, 48))]
+    data = encode_heatmap_png(heat)
+    assert np.array_equal(pillow_decode(data), np.round(heat * 255).astype(np.uint8))
+    values = pillow_decode(data)
+    assert encode_heatmap_png(values) == encode_png(values) == data
+
+
+def test_decode_converts_other_images_to_grayscale():
+    rgb = np.zeros((3, 5, 3), dtype=np.uint8)
+    rgb[1, 2] = (255, 255, 255)
+    buffer = io.BytesIO()
+    Image.fromarray(rgb, mode="RGB").save(buffer, format="PNG")
+    decoded = decode_heatmap_png(buffer.getvalue())
+    assert decoded.dtype == np.uint8 and decoded.shape == (3, 5)
+    assert decoded[1, 2] == 255 and decoded.sum() == 255
 
 
 def test_bad_geometry_is_refused():

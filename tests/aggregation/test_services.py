@@ -14,7 +14,7 @@ from aggregation.services import (
     items_without_current_aggregate,
     settings_fingerprint,
 )
-from aggregation.services.heatmaps import decode_png
+from modeling.heatmaps import decode_heatmap_png as decode_png
 from tests.aggregation.conftest import answer
 
 pytestmark = pytest.mark.django_db

@@ -14,8 +14,8 @@ from aggregation.exports.writers import export_campaign
 from aggregation.services.aggregates import item_aggregate_upsert
 from annotation.models import Campaign, Item
 from annotation.services import AnnotationInput, annotation_submit, assignment_next
-from modeling.data.release import decode_heatmap_png
 from modeling.data.tfrecord import decode_example, iter_records
+from modeling.heatmaps import decode_heatmap_png
 from tests.conftest import api_client_for, wait_for
 
 pytestmark = pytest.mark.django_db
@@ -112,6 +112,11 @@ def test_tfrecord_export_reads_back_with_an_independent_reader(annotated, tmp_pa
     assert {k: f.kind for k, f in features.items()} == RELEASE_TYPES
     manifest = json.loads((tmp_path / "manifest-tfrecord.json").read_text())
     assert [f["sha256"] for f in manifest["files"]] == [f.sha256 for f in result.files]
+    # The manifest says which of our scores each release score holds (artifact = plausibility).
+    assert manifest["score_mapping"] == {
+        "artifact_score": "plausibility", "misalignment_score": "alignment",
+        "aesthetics_score": "aesthetics", "overall_score": "overall",
+    }
 
 
 def write_release_inputs(items, folder: Path) -> tuple[Path, Path]:

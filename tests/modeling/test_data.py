@@ -16,15 +16,10 @@ from modeling.data.dataset import (
     make_collate,
     write_parquet,
 )
-from modeling.data.release import (
-    RichHFRecord,
-    decode_heatmap_png,
-    encode_heatmap_png,
-    read_release_tfrecord,
-    write_release_tfrecord,
-)
-from modeling.data.synthetic import generate_example, generate_release
-from modeling.data.tfrecord import TFRecordCorruptError, write_examples
+from modeling.data.release import RichHFRecord, read_release_tfrecord, write_release_tfrecord
+from modeling.data.synthetic import _rater_points, _raters_map, generate_example, generate_release
+from modeling.data.tfrecord import TFRecordCorruptError, TFRecordWriter
+from modeling.heatmaps import decode_heatmap_png, encode_heatmap_png
 from modeling.processing import RAHFProcessor, load_tokenizer, resize_heatmap
 from modeling.text import labels_to_misaligned_indices, split_prompt_words
 
@@ -72,7 +67,8 @@ def test_release_record_round_trip_and_reference_reader(tmp_path: Path) -> None:
 
 def test_release_reader_names_record_missing_a_feature(tmp_path: Path) -> None:
     path = tmp_path / "bad.tfrecord"
-    write_examples(path, [{"filename": b"x.png"}])
+    with TFRecordWriter(path) as writer:
+        writer.write_example({"filename": b"x.png"})
     with pytest.raises(TFRecordCorruptError, match="record 0: not a release record: missing"):
         list(read_release_tfrecord(path))
 
@@ -94,6 +90,23 @@ def test_synthetic_example_truth_is_consistent() -> None:
             assert labels["artifact_score"] >= 0.5
         for key in ("artifact_score", "misalignment_score", "aesthetics_score", "overall_score"):
             assert 0.0 <= labels[key] <= 1.0
+
+
+def test_synthetic_raters_disks_follow_the_pixel_centre_rule() -> None:
+    """The generator's maps come from the web app's rasteriser: an output pixel is inside a
+    disk of radius H/20 when its CENTRE is, checked here on the whole grid."""
+    regions = [(30.0, 40.0, 14.0), (100.0, 90.0, 14.0), (5.0, 120.0, 10.0)]
+    heat = _raters_map(np.random.default_rng(4), regions, 128, 1.0)
+    same_draws = np.random.default_rng(4)
+    raters = [_rater_points(same_draws, regions, 128, 1.0) for _ in range(3)]
+    centres = (np.arange(512) + 0.5) * (128 / 512)  # original pixels
+    expected = np.zeros((3, 512, 512), dtype=bool)
+    for k, points in enumerate(raters):
+        assert points
+        for x, y in points:
+            dx, dy = centres - x * 128, centres - y * 128
+            expected[k] |= (dx * dx)[None, :] <= (6.4 * 6.4 - dy * dy)[:, None]
+    np.testing.assert_array_equal(heat, expected.mean(axis=0))
 
 
 def test_load_split_and_dataset_batch(synthetic_root: Path) -> None:
