@@ -534,11 +534,14 @@ def format_report(reports: dict[str, EvaluationReport]) -> str:
     def row(label: str, values: list[str]) -> None:
         lines.append(f"{label:<34}" + "".join(f"{v:>{width}}" for v in values))
 
-    first = next(iter(reports.values()))
-    if first.scores:
+    # Each baseline answers only some tasks: list every task any column has, in order.
+    score_tasks = list(dict.fromkeys(t for r in reports.values() for t in r.scores))
+    heatmap_tasks = list(dict.fromkeys(t for r in reports.values() for t in r.heatmaps))
+    keyword_reports = [r.keywords for r in reports.values() if r.keywords is not None]
+    if score_tasks:
         lines.append("Scores")
         row("", names)
-        for task in first.scores:
+        for task in score_tasks:
             for metric in ("plcc", "srcc", "mse"):
                 row(
                     f"  {task} {metric.upper()}",
@@ -548,11 +551,14 @@ def format_report(reports: dict[str, EvaluationReport]) -> str:
                     ],
                 )
         for n in names:
-            undefined = {t: s.undefined for t, s in reports[n].scores.items() if s.undefined}
-            if undefined:
-                why = ", ".join(f"{t} ({reason})" for t, reason in undefined.items())
-                lines.append(f"  undef PLCC/SRCC in {n}: {why}")
-    for task, hm in first.heatmaps.items():
+            by_reason: dict[str, list[str]] = {}
+            for t, score in reports[n].scores.items():
+                if score.undefined:
+                    by_reason.setdefault(score.undefined, []).append(t)
+            for reason, tasks in by_reason.items():
+                lines.append(f"  undef PLCC/SRCC in {n} ({reason}): {', '.join(tasks)}")
+    for task in heatmap_tasks:
+        hm = next(r.heatmaps[task] for r in reports.values() if task in r.heatmaps)
         lines.append(
             f"Heatmap: {task} (n={hm.n_images}, GT=0: {hm.n_gt0}, GT>0: {hm.n_gtpos}; KLD eps={hm.kld_eps:.7g})"
         )
@@ -572,8 +578,8 @@ def format_report(reports: dict[str, EvaluationReport]) -> str:
             lines += [f"    {note}" for note in notes]
         else:
             lines.append("  Left out of the averages: none (every per-image value defined)")
-    if first.keywords is not None:
-        lines.append(f"Misaligned keywords (n={first.keywords.n_prompts} prompts; positional alignment)")
+    if keyword_reports:
+        lines.append(f"Misaligned keywords (n={keyword_reports[0].n_prompts} prompts; positional alignment)")
         row("", names)
         for variant in ("pooled", "per_prompt"):
             for metric in ("precision", "recall", "f1"):
