@@ -25,6 +25,9 @@ from modeling.text import parse_tagged
 #: uses 1e-8. The exact value, not a rounded literal, so MIT-eps KLDs match the MIT code.
 MIT_EPS: float = float(np.finfo(np.float64).eps)
 RICHHF_EPS = 1e-8
+#: Machine epsilon of the float64 arithmetic every metric runs in (same number as MIT_EPS,
+#: another meaning: the rounding allowance of ``_is_constant``).
+_FLOAT64_EPS: float = float(np.finfo(np.float64).eps)
 
 #: Why a value is undefined (the keys of ``HeatmapMetrics.left_out[metric]``).
 CONSTANT_PREDICTION = "constant prediction"
@@ -64,7 +67,7 @@ def _is_constant(x: np.ndarray) -> bool:
         return True
     scale = float(np.abs(x).max())
     centred = x - x.mean()
-    return math.sqrt(float((centred * centred).mean())) <= n * MIT_EPS * scale
+    return math.sqrt(float((centred * centred).mean())) <= n * _FLOAT64_EPS * scale
 
 
 # --------------------------------------------------------------------------- scores
