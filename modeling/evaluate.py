@@ -4,6 +4,10 @@ CLI::
 
     python -m modeling.evaluate --checkpoint runs/tiny/best --data EXPORT --split test \
         [--baselines] [--kld-eps mit|richhf|FLOAT] [--json report.json]
+
+The printed tables say, under each heatmap table, how many images each average left out
+because the metric is undefined for them, and why (e.g. "CC 224 (constant prediction)");
+the JSON has the same counts in ``heatmaps.<task>.left_out``.
 """
 
 from __future__ import annotations
@@ -108,7 +112,8 @@ def baseline_reports(
     """The trivial baselines, each evaluated only on the tasks it answers.
 
     - "mean score": the training-set mean of each score (PLCC/SRCC undefined: constant).
-    - "all-zero map": predicts no region (the best constant for MSE on sparse maps).
+    - "all-zero map": predicts no region (the best constant for MSE on sparse maps); SIM 0
+      (MIT similarity.m keeps a zero map at zero), CC and NSS undefined for every image.
     - "centre prior": a centred Gaussian, amplitude fitted by least squares on train.
     - "no word misaligned": the prompt unchanged.
     """
@@ -158,7 +163,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=None, help="evaluate the first N samples only")
     parser.add_argument("--baselines", action="store_true", help="add the trivial baselines (uses train)")
     parser.add_argument(
-        "--kld-eps", type=_parse_eps, default=MIT_EPS, help="mit (2.2204e-16), richhf (1e-8) or a number"
+        "--kld-eps",
+        type=_parse_eps,
+        default=MIT_EPS,
+        help="mit (MATLAB eps = 2^-52 = 2.220446e-16), richhf (1e-8) or a number",
     )
     parser.add_argument("--seed", type=int, default=0, help="AUC-Judd tie-breaking noise seed")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")

@@ -89,7 +89,11 @@ class RAHFOutput:
     text_encoder_mask: torch.Tensor
     logits: torch.Tensor | None = None
     loss: torch.Tensor | None = None
+    #: Per group ("text", "heatmap", "score"); the heatmap and score groups are the *sums*
+    #: of their heads' MSEs, and ``loss`` is the weighted sum of the groups.
     losses: dict[str, torch.Tensor] = field(default_factory=dict)
+    #: Each head's own (detached) MSE, e.g. "heatmap/implausibility", for logging only.
+    head_losses: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 class RAHFModel(nn.Module):
@@ -221,18 +225,18 @@ class RAHFModel(nn.Module):
             out.logits = seq.logits
             out.losses["text"] = seq.loss
         if target_heatmaps is not None:
-            pred = torch.stack([heatmaps[name] for name in HEATMAP_TASKS], dim=1)
-            out.losses["heatmap"] = F.mse_loss(pred.float(), target_heatmaps.float())
+            out.losses["heatmap"], per_head = _summed_head_mse(heatmaps, target_heatmaps, HEATMAP_TASKS)
+            out.head_losses |= {f"heatmap/{name}": v for name, v in per_head.items()}
         if target_scores is not None:
-            pred = torch.stack([scores[name] for name in SCORE_TASKS], dim=1)
-            out.losses["score"] = F.mse_loss(pred.float(), target_scores.float())
+            out.losses["score"], per_head = _summed_head_mse(scores, target_scores, SCORE_TASKS)
+            out.head_losses |= {f"score/{name}": v for name, v in per_head.items()}
         if out.losses:
             weights = {
                 "text": self.config.text_loss_weight,
                 "heatmap": self.config.heatmap_loss_weight,
                 "score": self.config.score_loss_weight,
             }
-            out.loss = sum(weights[k] * v for k, v in out.losses.items())  # type: ignore[assignment]
+            out.loss = torch.stack([weights[k] * v.float() for k, v in out.losses.items()]).sum()
         return out
 
     @torch.no_grad()
@@ -247,6 +251,20 @@ class RAHFModel(nn.Module):
             do_sample=False,
             num_beams=1,
         )
+
+
+def _summed_head_mse(
+    predictions: dict[str, torch.Tensor], targets: torch.Tensor, names: tuple[str, ...]
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The sum over heads of each head's MSE (mean over the batch and, for maps, the pixels),
+    and each head's (detached) term for logging; see docs/modeling.md "Losses".
+
+    Summed, not averaged over heads: averaging divided the heatmap group by 2 and the score
+    group by 4, so ``score_loss_weight`` 1 gave each score head a quarter of the weight its
+    name promised, and adding a head would have shrunk the others' gradients.
+    """
+    terms = {name: F.mse_loss(predictions[name].float(), targets[:, i].float()) for i, name in enumerate(names)}
+    return torch.stack(list(terms.values())).sum(), {name: t.detach() for name, t in terms.items()}
 
 
 # Keys of HF config dicts that describe the runtime, not the architecture.

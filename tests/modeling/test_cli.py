@@ -99,6 +99,14 @@ def test_evaluate_cli_with_baselines(
     assert set(data) == {"model", "mean score", "all-zero map", "centre prior", "no word misaligned"}
     assert data["mean score"]["scores"]["overall"]["plcc"] is None  # constant: undefined, not 0
     assert data["model"]["heatmaps"]["implausibility"]["kld_eps"] == 1e-8
+    # The all-zero map: SIM 0 (MIT similarity.m), CC/NSS undefined for each GT>0 image, and
+    # the output says how many images those averages left out and why.
+    zero = data["all-zero map"]["heatmaps"]["misalignment"]
+    n = zero["n_gtpos"]
+    assert n >= 1 and zero["sim"] == 0.0 and zero["cc"] is None and zero["nss"] is None
+    assert zero["left_out"]["cc"] == zero["left_out"]["nss"] == {"constant prediction": n}
+    assert f"all-zero map: CC {n} (constant prediction); NSS {n} (constant prediction)" in text
+    assert "undef PLCC/SRCC in mean score (constant prediction): plausibility, alignment, aesthetics, overall" in text
 
 
 def test_baselines_hand_checkable(export: Path) -> None:
