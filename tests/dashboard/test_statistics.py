@@ -87,6 +87,15 @@ def test_bias_and_consensus_hand_computed():
     assert used.tolist() == [2, 2, 2]
 
 
+def test_consensus_is_undefined_for_a_rater_whose_scores_never_vary():
+    # A gives 3 on every item and score while the others move (4.5, then 1.5): A's bias is
+    # defined (-1.5 and +1.5 average to 0), a correlation with a constant is not.
+    t = _table([0, 0, 0, 1, 1, 1], [0, 1, 2, 0, 1, 2], [[3] * 4, [5] * 4, [4] * 4, [3] * 4, [1] * 4, [2] * 4])
+    bias, corr, _ = st.rater_bias_and_consensus(t)
+    assert np.isnan(corr[0]) and bias[0].tolist() == pytest.approx([0.0] * 4)
+    assert corr[1] == pytest.approx(1.0)
+
+
 def test_bias_skips_items_with_a_single_rater():
     t = _table([0, 0, 1], [0, 1, 0], [5, 3, 1])
     bias, _, used = st.rater_bias_and_consensus(t)
