@@ -44,8 +44,8 @@ def test_answer_table_names_every_column(three_items):
 def test_map_agreement_prefers_the_stored_aggregate_and_caps_the_rest(three_items):
     campaign, _, items = three_items
     table = campaign_answer_table(campaign=campaign)
-    stored = {items[1].pk: {"implausibility_iou": 0.25, "implausibility_cc": None,
-                            "misalignment_iou": 1.0, "misalignment_cc": None}}  # fmt: skip
+    stored_values = {"implausibility_iou": 0.25, "implausibility_cc": None, "misalignment_iou": 1.0, "misalignment_cc": None}
+    stored = {items[1].pk: stored_values}
     args = {"table": table, "stored": stored, "heatmap_size": (32, 32), "radius_fraction": 0.05}
 
     none_computed = sections.item_map_agreement(**args, limit=0)
