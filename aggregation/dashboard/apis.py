@@ -16,8 +16,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation.errors import ApplicationError
-from annotation.models import SCORE_FIELDS, Campaign, Item
+from annotation.models import Campaign, Item
 from annotation.permissions import IsLeadOrAdmin
+from modeling.protocol import MAP_KINDS, SCORE_NAMES
 
 from . import selectors, services
 
@@ -83,7 +84,7 @@ class CampaignStatsApi(_LeadApi):
 def _csv_rows(payload: dict, table: str) -> tuple[list[str], list[list]]:
     if table == "raters":
         head = ["rater_id", "username", "annotations", "median_time_s", "mean_points",
-                *[f"bias_{s}" for s in SCORE_FIELDS], "consensus_corr", "word_disagreement", "outlier",
+                *[f"bias_{s}" for s in SCORE_NAMES], "consensus_corr", "word_disagreement", "outlier",
                 "outlier_metrics"]  # fmt: skip
         rows = [
             [
@@ -92,7 +93,7 @@ def _csv_rows(payload: dict, table: str) -> tuple[list[str], list[list]]:
                 r["annotations"],
                 r["median_time_s"],
                 r["mean_points"],
-                *[r["bias"][s] for s in SCORE_FIELDS],
+                *[r["bias"][s] for s in SCORE_NAMES],
                 r["consensus_corr"],
                 r["word_disagreement"],
                 r["outlier"],
@@ -102,14 +103,14 @@ def _csv_rows(payload: dict, table: str) -> tuple[list[str], list[list]]:
         ]
         return head, rows
     if table == "worst_items":
-        head = ["item_id", "n_raters", "mean_maxdiff", *[f"maxdiff_{s}" for s in SCORE_FIELDS], "word_unanimity",
+        head = ["item_id", "n_raters", "mean_maxdiff", *[f"maxdiff_{s}" for s in SCORE_NAMES], "word_unanimity",
                 "implausibility_iou", "prompt"]  # fmt: skip
         rows = [
             [
                 w["item_id"],
                 w["n_raters"],
                 w["mean_maxdiff"],
-                *[w["maxdiff"][s] for s in SCORE_FIELDS],
+                *[w["maxdiff"][s] for s in SCORE_NAMES],
                 w["word_unanimity"],
                 w["implausibility_iou"],
                 w["prompt"],
@@ -119,7 +120,7 @@ def _csv_rows(payload: dict, table: str) -> tuple[list[str], list[list]]:
         return head, rows
     if table == "summary":
         rows: list[list] = [["progress", k, v] for k, v in payload["progress"].items() if k != "per_day"]
-        for s in SCORE_FIELDS:
+        for s in SCORE_NAMES:
             block = payload["scores"][s]
             md = block["maxdiff"]
             rows += [
@@ -132,7 +133,7 @@ def _csv_rows(payload: dict, table: str) -> tuple[list[str], list[list]]:
                 [s, "alpha_ci_high", block["alpha"]["ci_high"]],
             ]
         rows.append(["words", "fleiss_kappa", payload["words"]["fleiss_kappa"]])
-        for kind in ("implausibility", "misalignment"):
+        for kind in MAP_KINDS:
             rows += [[kind, "mean_pairwise_iou", payload["heatmaps"][kind]["iou"]],
                      [kind, "mean_pairwise_cc", payload["heatmaps"][kind]["cc"]]]  # fmt: skip
         return ["section", "metric", "value"], rows

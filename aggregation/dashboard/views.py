@@ -11,6 +11,7 @@ from django.urls import reverse
 
 from annotation import roles
 from annotation.models import Annotation, Campaign, Item
+from modeling.protocol import MAP_KINDS, SCORE_NAMES
 
 from . import selectors
 from .apis import stats_envelope
@@ -30,6 +31,9 @@ def campaign_dashboard(request: HttpRequest, campaign_id: int) -> HttpResponse:
         "envelope": stats_envelope(stats) if stats else None,
         # One indexed count, so the page can say how stale the cached figures are.
         "annotations_now": Annotation.objects.filter(item__campaign=campaign).count(),
+        # The payload's keys come back from jsonb in its own order; the page lays them out in these.
+        "score_names": list(SCORE_NAMES),
+        "map_kinds": list(MAP_KINDS),
         "urls": {
             "stats": reverse("dashboard:api-stats", args=[campaign.pk]),
             "csv": reverse("dashboard:api-stats-csv", args=[campaign.pk]),
@@ -45,6 +49,7 @@ def item_compare(request: HttpRequest, item_id: int) -> HttpResponse:
     _require_lead(request)
     item = get_object_or_404(Item.objects.select_related("campaign"), pk=item_id)
     config = {
+        "score_names": list(SCORE_NAMES),
         "urls": {
             "item": reverse("dashboard:api-item", args=[item.pk]),
             "extra_rater": reverse("dashboard:api-extra-rater", args=[item.pk]),

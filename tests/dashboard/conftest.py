@@ -8,9 +8,9 @@ import os
 import pytest
 from django.utils import timezone
 
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+from modeling.protocol import SCORE_NAMES
 
-SCORES = ("plausibility", "alignment", "aesthetics", "overall")
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
 @pytest.fixture
@@ -27,7 +27,7 @@ def rate():
             assignment=assignment, item=item, rater=user,
             implausible_points=[list(p) for p in implausible], misaligned_points=[list(p) for p in misaligned],
             misaligned_words=sorted(words), time_spent_ms=time_ms,
-            **dict(zip(SCORES, scores, strict=True)),
+            **dict(zip(SCORE_NAMES, scores, strict=True)),
         )  # fmt: skip
 
     return make

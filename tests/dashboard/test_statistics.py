@@ -13,9 +13,20 @@ from aggregation.dashboard.services import statistics as st
 # --------------------------------------------------------------------------- hand-computed
 
 
-def test_maxdiff_hand_computed():
-    md = st.maxdiff_per_unit([[1, 2, 2], [3, 3, 3], [1, 5, 3], [2, 4, 3]])
+def _counts(units: list[list[int]]) -> np.ndarray:
+    """likert_counts of one list of raw ratings per unit."""
+    unit = [u for u, ratings in enumerate(units) for _ in ratings]
+    return st.likert_counts(np.array(unit, dtype=np.int64), np.array([r for rs in units for r in rs]), len(units))
+
+
+def test_maxdiff_and_means_of_runs_hand_computed():
+    # Runs [1, 2, 2], [3, 3, 3], [1, 5, 3], [2, 4, 3]: normalised spreads 1/4, 0, 4/4, 2/4.
+    scores = np.array([1, 2, 2, 3, 3, 3, 1, 5, 3, 2, 4, 3], dtype=float)
+    starts = np.array([0, 3, 6, 9])
+    md = st.run_maxdiff(scores, starts)
     assert md.tolist() == [0.25, 0.0, 1.0, 0.5]
+    assert st.run_means(scores, starts).tolist() == pytest.approx([5 / 3, 3.0, 3.0, 3.0])
+    assert st.run_maxdiff(np.zeros(0), np.zeros(0, dtype=int)).size == 0
     dist = st.maxdiff_distribution(md)
     assert dist["counts"] == [1, 1, 1, 0, 1]
     assert dist["perfect_share"] == pytest.approx(0.25)
@@ -33,15 +44,16 @@ def test_histograms_hand_computed():
 def test_alpha_interval_hand_computed():
     # Units (1, 1) and (2, 3). Coincidences: o11 = 2, o23 = o32 = 1; n1 = 2, n2 = n3 = 1, n = 4.
     # D_o = (1 + 1) / 4 = 0.5; D_e = (2*2*1*1 + 2*2*1*4 + 2*1*1*1) / (4 * 3) = 22/12.
-    counts = st.value_counts([[1, 1], [2, 3]])
+    counts = _counts([[1, 1], [2, 3]])
+    assert counts.tolist() == [[2, 0, 0, 0, 0], [0, 1, 1, 0, 0]]
     assert st.krippendorff_alpha(counts, "interval") == pytest.approx(1 - 0.5 / (22 / 12))
 
 
 def test_alpha_ignores_single_rating_units_and_undefined_when_constant():
-    with_single = st.value_counts([[1, 1], [2, 3], [5]])
-    without = st.value_counts([[1, 1], [2, 3]])
+    with_single = _counts([[1, 1], [2, 3], [5]])
+    without = _counts([[1, 1], [2, 3]])
     assert st.krippendorff_alpha(with_single) == pytest.approx(st.krippendorff_alpha(without))
-    assert st.krippendorff_alpha(st.value_counts([[4, 4], [4, 4, 4]])) is None
+    assert st.krippendorff_alpha(_counts([[4, 4], [4, 4, 4]])) is None
 
 
 def test_fleiss_hand_computed():
@@ -75,6 +87,15 @@ def test_bias_and_consensus_hand_computed():
     assert used.tolist() == [2, 2, 2]
 
 
+def test_consensus_is_undefined_for_a_rater_whose_scores_never_vary():
+    # A gives 3 on every item and score while the others move (4.5, then 1.5): A's bias is
+    # defined (-1.5 and +1.5 average to 0), a correlation with a constant is not.
+    t = _table([0, 0, 0, 1, 1, 1], [0, 1, 2, 0, 1, 2], [[3] * 4, [5] * 4, [4] * 4, [3] * 4, [1] * 4, [2] * 4])
+    bias, corr, _ = st.rater_bias_and_consensus(t)
+    assert np.isnan(corr[0]) and bias[0].tolist() == pytest.approx([0.0] * 4)
+    assert corr[1] == pytest.approx(1.0)
+
+
 def test_bias_skips_items_with_a_single_rater():
     t = _table([0, 0, 1], [0, 1, 0], [5, 3, 1])
     bias, _, used = st.rater_bias_and_consensus(t)
@@ -90,13 +111,14 @@ def test_word_majority_disagreement_hand_computed():
     assert counted.tolist() == [1, 1, 1]
 
 
-def test_words_fleiss_table_uses_the_modal_rater_count():
+def test_words_fleiss_units_use_the_modal_rater_count():
     t = _table([0, 0, 0, 1, 1, 1, 2, 2], [0, 1, 2, 0, 1, 2, 0, 1], [3] * 8,
                marks=[[0], [0], [], [], [], [2], [0], [0]])  # fmt: skip
-    table, k = st.words_fleiss_table(t)
+    table, k, groups = st.words_fleiss_units(t)
     assert k == 3
     # item 0 words: [2 marked, 0, 0]; item 1: [0, 0, 1]; item 2 (two raters) left out.
     assert table.tolist() == [[1, 2], [3, 0], [3, 0], [3, 0], [3, 0], [2, 1]]
+    assert groups.tolist() == [0, 0, 0, 1, 1, 1]
 
 
 def test_modified_z_marks_the_far_rater():
@@ -122,7 +144,7 @@ def test_alpha_matches_krippendorff_package(level, seed):
     rng = np.random.default_rng(seed)
     data = _random_ratings(rng, n_units=200, n_raters=5)
     units = [[int(v) for v in col if not np.isnan(v)] for col in data.T]
-    ours = st.krippendorff_alpha(st.value_counts(units), level)
+    ours = st.krippendorff_alpha(_counts(units), level)
     theirs = krippendorff.alpha(reliability_data=data, level_of_measurement=level, value_domain=[1, 2, 3, 4, 5])
     assert ours == pytest.approx(theirs, abs=1e-9)
 
@@ -141,12 +163,12 @@ def test_bootstrap_is_seeded_bounded_and_shrinks_with_data():
     rng = np.random.default_rng(5)
     small = [[int(v) for v in col if not np.isnan(v)] for col in _random_ratings(rng, 100, 3, missing=0).T]
     big = [[int(v) for v in col if not np.isnan(v)] for col in _random_ratings(rng, 1600, 3, missing=0).T]
-    a = st.krippendorff_alpha_bootstrap(st.value_counts(small), n_boot=300, seed=7)
-    b = st.krippendorff_alpha_bootstrap(st.value_counts(small), n_boot=300, seed=7)
+    a = st.krippendorff_alpha_bootstrap(_counts(small), n_boot=300, seed=7)
+    b = st.krippendorff_alpha_bootstrap(_counts(small), n_boot=300, seed=7)
     assert a == b
     assert a.ci_low < a.alpha < a.ci_high
-    assert a.alpha == pytest.approx(st.krippendorff_alpha(st.value_counts(small)))
-    c = st.krippendorff_alpha_bootstrap(st.value_counts(big), n_boot=300, seed=7)
+    assert a.alpha == pytest.approx(st.krippendorff_alpha(_counts(small)))
+    c = st.krippendorff_alpha_bootstrap(_counts(big), n_boot=300, seed=7)
     # Width scales like 1/sqrt(n): 16x the items, about a quarter of the width.
     assert (c.ci_high - c.ci_low) < 0.5 * (a.ci_high - a.ci_low)
 
@@ -155,7 +177,7 @@ def test_bootstrap_pattern_resampling_matches_unit_resampling():
     """One resample by patterns equals the same resample made unit by unit."""
     rng = np.random.default_rng(11)
     units = [[int(v) for v in col if not np.isnan(v)] for col in _random_ratings(rng, 60, 3, missing=0).T]
-    counts = st.value_counts(units)
+    counts = _counts(units)
     picks = rng.integers(0, len(units), size=len(units))
     direct = st.krippendorff_alpha(counts[picks])
     theirs = krippendorff.alpha(

@@ -1,7 +1,8 @@
 """Campaign agreement statistics (issue 6). Plain numpy, no Django: arrays in, dicts/floats out.
 
 Conventions used throughout:
-- Likert scores are 1..5; "normalised" is (s - 1) / 4 (spec richhf18k.md section 2).
+- Likert scores are 1..5; "normalised" is modeling.protocol.normalise_score, (s - 1) / 4
+  (docs/protocol.md section 3).
 - maxdiff of an item and score: max - min of its raters' normalised scores. Perfect agreement
   is maxdiff == 0, good agreement maxdiff <= 0.25 (at most one Likert point apart); the paper
   reports about 25% and 85%.
@@ -18,6 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from modeling.metrics import plcc
+from modeling.protocol import normalise_score
+
 LIKERT_VALUES = np.arange(1, 6)
 PAPER_PERFECT_SHARE = 0.25
 PAPER_GOOD_SHARE = 0.85
@@ -27,16 +31,32 @@ GOOD_MAXDIFF = 0.25
 OUTLIER_Z = 3.5
 
 
-def normalise(scores: np.ndarray) -> np.ndarray:
-    return (np.asarray(scores, dtype=np.float64) - 1.0) / 4.0
+# Each Likert step's normalised value, so whole columns are normalised by one lookup.
+_NORMALISED = np.array([normalise_score(float(v)) for v in LIKERT_VALUES], dtype=np.float64)
 
 
-# --------------------------------------------------------------------------- maxdiff
+# --------------------------------------------------------------------------- per-item runs
 
 
-def maxdiff_per_unit(values: Sequence[Sequence[float]]) -> np.ndarray:
-    """max - min of the normalised scores of each unit (one list of raw 1..5 scores per unit)."""
-    return np.array([normalise(max(v)) - normalise(min(v)) for v in values if len(v)], dtype=np.float64)
+def run_maxdiff(scores: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """max - min of the normalised scores of each run of raw 1..5 scores.
+
+    Run u is scores[starts[u]:starts[u + 1]] (the last runs to the end); runs must not be empty.
+    """
+    raw = np.asarray(scores, dtype=np.float64)
+    if not len(starts):
+        return np.zeros(0)
+    hi = np.maximum.reduceat(raw, starts).astype(np.int64)
+    lo = np.minimum.reduceat(raw, starts).astype(np.int64)
+    return _NORMALISED[hi - 1] - _NORMALISED[lo - 1]
+
+
+def run_means(scores: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Mean of each run (runs as in run_maxdiff)."""
+    raw = np.asarray(scores, dtype=np.float64)
+    if not len(starts):
+        return np.zeros(0)
+    return np.add.reduceat(raw, starts) / np.diff(np.r_[starts, len(raw)])
 
 
 def maxdiff_distribution(maxdiffs: np.ndarray) -> dict:
@@ -75,14 +95,13 @@ def averaged_histogram(means: np.ndarray, n_bins: int = 16) -> dict:
 # --------------------------------------------------------------------------- Krippendorff
 
 
-def value_counts(units: Sequence[Sequence[int]], values: np.ndarray = LIKERT_VALUES) -> np.ndarray:
-    """(n_units, n_values) how many raters gave each value to each unit."""
-    index = {int(v): j for j, v in enumerate(values)}
-    out = np.zeros((len(units), len(values)), dtype=np.float64)
-    for u, ratings in enumerate(units):
-        for r in ratings:
-            out[u, index[int(r)]] += 1
-    return out
+def likert_counts(unit: np.ndarray, scores: np.ndarray, n_units: int) -> np.ndarray:
+    """(n_units, 5) how many ratings of each Likert value 1..5 each unit got.
+
+    unit[i] is the unit (item number) of rating scores[i]."""
+    counts = np.zeros((n_units, len(LIKERT_VALUES)))
+    np.add.at(counts, (np.asarray(unit, dtype=np.int64), np.asarray(scores).astype(np.int64) - 1), 1)
+    return counts
 
 
 def _delta2(level: str, values: np.ndarray, n_c: np.ndarray) -> np.ndarray:
@@ -225,17 +244,6 @@ def modified_z(values: Sequence[float | None], min_mad: float = 0.0) -> list[flo
     return [None if np.isnan(x) else float(x) for x in z]
 
 
-def pearson(a: np.ndarray, b: np.ndarray) -> float | None:
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    if a.size < 2:
-        return None
-    sa, sb = a.std(), b.std()
-    if sa == 0 or sb == 0:
-        return None
-    return float(((a - a.mean()) * (b - b.mean())).mean() / (sa * sb))
-
-
 @dataclass
 class RatingTable:
     """Annotations as parallel arrays (one row per annotation).
@@ -278,7 +286,7 @@ def rater_bias_and_consensus(table: RatingTable) -> tuple[np.ndarray, np.ndarray
         if not rows.any():
             continue
         bias[r] = dev[rows].mean(axis=0)
-        c = pearson(table.scores[rows].ravel(), loo[rows].ravel())
+        c = plcc(table.scores[rows].ravel(), loo[rows].ravel())
         corr[r] = np.nan if c is None else c
     return bias, corr, used
 
@@ -302,16 +310,11 @@ def word_majority_disagreement(table: RatingTable) -> tuple[np.ndarray, np.ndarr
     return disagree, counted
 
 
-def words_fleiss_table(table: RatingTable) -> tuple[np.ndarray, int]:
-    """(units, 2) table of [not marked, marked] per prompt word, over the items rated by the most
-    common number of raters (Fleiss needs it constant); returns the table and that number."""
-    units, k, _ = words_fleiss_units(table)
-    return units, k
-
-
 def words_fleiss_units(table: RatingTable) -> tuple[np.ndarray, int, np.ndarray]:
-    """words_fleiss_table plus, per unit (word), the index of its item among the items used, so
-    a bootstrap can resample whole items (words of one prompt are not independent)."""
+    """(units, 2) table of [not marked, marked] per prompt word, over the items rated by the most
+    common number of raters (Fleiss needs it constant); that number; and per unit (word) the
+    index of its item among the items used, so a bootstrap can resample whole items (words of
+    one prompt are not independent)."""
     _, n = table.item_sums()
     rated = n[n >= 2]
     if rated.size == 0:

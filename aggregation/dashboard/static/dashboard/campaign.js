@@ -2,8 +2,8 @@
 // and polls the JSON API until a newer computed_at arrives.
 import { barChart, bullet, h, num, pct, rawStrip } from "./charts.js";
 
-const SCORES = ["plausibility", "alignment", "aesthetics", "overall"];
 const config = JSON.parse(document.getElementById("dashboard-config").textContent);
+const SCORES = config.score_names; // modeling.protocol.SCORE_NAMES, in its order
 const root = document.getElementById("dashboard");
 
 function csrfToken() {
@@ -73,7 +73,7 @@ function renderAgreement(st) {
     return tile(`Krippendorff α · ${name}`, num(a.alpha), (a.ci_low === null ? "CI –" : `95% CI ${num(a.ci_low)} – ${num(a.ci_high)}`) + ` · ordinal ${num(a.alpha_ordinal)}`, `alpha_${name}`);
   });
   tiles.push(tile("Fleiss κ · misaligned words", num(st.words.fleiss_kappa), (st.words.ci_low === null ? "CI –" : `95% CI ${num(st.words.ci_low)} – ${num(st.words.ci_high)}`) + ` · ${st.words.n_units.toLocaleString()} words, ${st.words.raters_per_unit} raters`, "fleiss_kappa"));
-  for (const kind of ["implausibility", "misalignment"]) {
+  for (const kind of config.map_kinds) {
     const m = st.heatmaps[kind];
     tiles.push(tile(`${kind} maps · IoU`, num(m.iou), `CC ${num(m.cc)} · ${m.n_items} items`, `${kind}_iou`));
   }

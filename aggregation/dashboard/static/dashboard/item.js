@@ -4,8 +4,8 @@
 import { h } from "./charts.js";
 
 const config = JSON.parse(document.getElementById("dashboard-config").textContent);
+const SCORES = config.score_names; // modeling.protocol.SCORE_NAMES, in its order
 const root = document.getElementById("item-compare");
-const SCORES = ["plausibility", "alignment", "aesthetics", "overall"];
 const PANEL_W = 360;
 
 function csrfToken() {
