@@ -9,7 +9,7 @@ aggregation/learning/selectors.py.
 - schedule: which campaigns are due, the beat tick;
 - exports: inpainting masks and the fine-tuning selection;
 - settings: a campaign's learning settings;
-- versions: recording a version's progress fields.
+- versions: recording a version's progress fields, and the run's heartbeat.
 
 Locks: "one run per campaign" is the partial unique constraint on ModelVersion (status in
 queued/running); retrain_request relies on it instead of a cache lock, so it also holds

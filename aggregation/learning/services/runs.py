@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from annotation.models import Campaign
@@ -24,14 +23,13 @@ from .evaluation import version_compare_and_activate
 from .predictions import predictions_recompute
 from .run_artifacts import checkpoint_upload, training_data_export, work_dir
 from .settings import learning_settings_get
-from .versions import version_fields_record
+from .versions import VersionHeartbeat, version_fields_record
 
 if TYPE_CHECKING:  # modeling.train imports torch: loaded by the worker only
     from modeling.train import TrainConfig
 
 logger = logging.getLogger(__name__)
 
-HEARTBEAT_S = 30
 STALE_AFTER = timedelta(minutes=5)
 MIN_DEV_ITEMS = 2  # PLCC/SRCC need two points
 SAVE_EVERY_STEPS = 50  # OUT/last for a resumed run after a crash
@@ -97,31 +95,6 @@ def retrain_claim(*, version_id: int) -> ModelVersion | None:
         return version
 
 
-class _Heartbeat:
-    """Touches heartbeat_at every HEARTBEAT_S from a thread while training runs, so the beat
-    tick can tell a live long run from a crashed one."""
-
-    def __init__(self, version_id: int):
-        self.version_id = version_id
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        try:
-            while not self.stop.wait(HEARTBEAT_S):
-                ModelVersion.objects.filter(pk=self.version_id).update(heartbeat_at=timezone.now())
-        finally:
-            connection.close()
-
-    def __enter__(self) -> _Heartbeat:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.thread.join(timeout=5)
-
-
 def retrain_run(*, version_id: int) -> ModelVersion | None:
     """The task body: export, train (resuming OUT/last after a crash), register metrics,
     apply the activation rule, and when activated recompute the predictions. Idempotent: a
@@ -131,7 +104,7 @@ def retrain_run(*, version_id: int) -> ModelVersion | None:
         return None
     started = time.perf_counter()
     try:
-        with _Heartbeat(version.pk):
+        with VersionHeartbeat(version.pk):
             _train_and_register(version)
     except Exception as exc:  # a bug or bad data: record it and free the campaign's lock
         logger.exception("retraining of version %s failed", version.pk)
