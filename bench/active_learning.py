@@ -33,7 +33,7 @@ from modeling.data.dataset import load_split, write_parquet  # noqa: E402
 from modeling.data.synthetic import generate_release  # noqa: E402
 from modeling.evaluate import evaluate_predictions, predict_samples  # noqa: E402
 from modeling.inference import RAHFPredictor  # noqa: E402
-from modeling.train import build_parser, train  # noqa: E402
+from modeling.train import TrainConfig, train  # noqa: E402
 
 
 def train_on(samples, dev, work: Path, *, steps: int, batch: int, seed: int) -> tuple[float, Path]:
@@ -49,16 +49,15 @@ def train_on(samples, dev, work: Path, *, steps: int, batch: int, seed: int) -> 
     write_parquet(data / "train.parquet", repeated)
     write_parquet(data / "dev.parquet", dev[:1])  # the CLI needs a dev split; scored below
     out = work / "run"
-    args = build_parser().parse_args(
-        ["--data", str(data), "--out", str(out), "--config", "tiny", "--max-steps", str(steps),
-         "--batch-size", str(batch), "--epochs", "1", "--seed", str(seed), "--no-progress", "--lr", "1e-3",
-         "--min-lr", "1e-4", "--device", "cpu"]
-    )  # fmt: skip
+    config = TrainConfig(
+        data=data, out=out, config_name="tiny", max_steps=steps, batch_size=batch, epochs=1, seed=seed,
+        progress=False, lr=1e-3, min_lr=1e-4, device="cpu",
+    )
     import contextlib
     import io
 
     with contextlib.redirect_stdout(io.StringIO()):
-        train(args)
+        train(config)
     predictor = RAHFPredictor.from_checkpoint(out / "last", device="cpu")
     # Scores and heatmaps only: greedy decoding of every dev prompt costs more than the
     # training itself on 2 shared cores, so the bench's metric is mean PLCC + mean heatmap CC.

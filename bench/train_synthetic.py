@@ -30,7 +30,7 @@ from modeling.data.dataset import load_split  # noqa: E402
 from modeling.data.synthetic import generate_release  # noqa: E402
 from modeling.evaluate import baseline_reports, evaluate_predictions, predict_samples  # noqa: E402
 from modeling.metrics import MIT_EPS, format_report  # noqa: E402
-from modeling.train import build_parser, train  # noqa: E402
+from modeling.train import TrainConfig, train  # noqa: E402
 
 
 def _mark(beats: bool, clear: bool) -> str:
@@ -124,16 +124,13 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"generated synthetic export in {time.perf_counter() - t0:.0f} s: {data}")
     run = args.out / f"run-{args.variant}"
-    train_args = build_parser().parse_args(
-        [
-            "--data", str(data), "--out", str(run), "--config", "tiny", "--variant", args.variant,
-            "--epochs", str(args.epochs), "--batch-size", str(args.batch_size), "--lr", str(args.lr),
-            "--min-lr", str(args.lr / 20), "--warmup-steps", "50", "--weight-decay", "0.01",
-            "--max-minutes", str(args.minutes), "--seed", str(args.seed), "--eval-batch-size", "50",
-            "--score-loss-weight", str(args.score_loss_weight), "--heatmap-loss-weight", str(args.heatmap_loss_weight),
-        ]
-    )  # fmt: skip
-    summary = train(train_args)
+    config = TrainConfig(
+        data=data, out=run, config_name="tiny", variant=args.variant, epochs=args.epochs,
+        batch_size=args.batch_size, lr=args.lr, min_lr=args.lr / 20, warmup_steps=50, weight_decay=0.01,
+        max_minutes=args.minutes, seed=args.seed, eval_batch_size=50, score_loss_weight=args.score_loss_weight,
+        heatmap_loss_weight=args.heatmap_loss_weight,
+    )
+    summary = train(config)
     print(json.dumps({"train": summary}))
 
     model, processor = load_checkpoint(run / "best")

@@ -1,4 +1,4 @@
-"""Training CLI.
+"""Training: ``train(TrainConfig(...))`` for library callers, and its CLI.
 
     python -m modeling.train --data EXPORT --config tiny --variant multihead --out runs/tiny
 
@@ -20,7 +20,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,8 @@ from modeling.model import RAHFModel
 from modeling.processing import RAHFProcessor, load_tokenizer
 
 TRAIN_STATE = "train_state.pt"
+VARIANTS = ("multihead", "augmented")
+AMP_CHOICES = ("auto", "off", "bf16", "fp16")
 
 
 @dataclass
@@ -87,52 +89,112 @@ def cosine_schedule(step: int, *, warmup: int, total: int, min_ratio: float) -> 
     return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every training option, typed; ``python -m modeling.train`` parses its argv into one and
+    library callers (the learning service, the benches) build one directly."""
+
+    data: Path  # export folder with train/dev splits
+    out: Path  # run folder (last/, best/, log.jsonl)
+    config_name: str = "tiny"  # one of modeling.config.CONFIG_NAMES
+    variant: str = "multihead"
+    pretrained: bool = False  # load the config's ViT/T5 weights (hub id or path)
+    vit: str | None = None  # ViT weights name or path (implies pretrained for the ViT)
+    t5: str | None = None  # T5 weights name or path (implies pretrained for T5)
+    tokenizer: str | None = None  # "byt5" (offline) or a tokenizer name/path
+    heatmap_loss_weight: float | None = None  # None keeps the model config's
+    score_loss_weight: float | None = None
+    text_loss_weight: float | None = None
+    epochs: int = 30
+    max_steps: int | None = None  # stop after this many optimizer steps (also sets the schedule's length)
+    stop_at_step: int | None = None  # interrupt here without changing the schedule (as if preempted)
+    max_minutes: float | None = None  # stop (and evaluate) after this long
+    batch_size: int = 8  # per process
+    grad_accum: int = 1
+    lr: float = 2e-5
+    min_lr: float = 1e-5
+    weight_decay: float = 2e-3
+    warmup_steps: int = 0
+    seed: int = 0
+    num_workers: int = 0
+    threads: int = 0  # torch CPU threads (0 = torch's default)
+    device: str = field(default_factory=lambda: "cuda" if torch.cuda.is_available() else "cpu")
+    amp: str = "auto"  # auto = bf16 on GPUs that have it, fp16 otherwise; never on CPU
+    limit_train: int | None = None  # use the first N training samples
+    limit_dev: int | None = None  # use the first N dev samples
+    eval_batch_size: int = 32
+    save_every: int = 0  # also save OUT/last every N steps
+    resume: bool = False  # continue from OUT/last
+    progress: bool = True  # tqdm bars
+
+    def __post_init__(self) -> None:
+        # The CLI checks these through argparse choices; library callers get the same checks.
+        for name, value, allowed in (
+            ("config_name", self.config_name, CONFIG_NAMES),
+            ("variant", self.variant, VARIANTS),
+            ("amp", self.amp, AMP_CHOICES),
+        ):
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
+        object.__setattr__(self, "data", Path(self.data))
+        object.__setattr__(self, "out", Path(self.out))
+
+
+def _default(name: str) -> Any:
+    """TrainConfig's default for one option, for the CLI's help."""
+    return next(f.default for f in fields(TrainConfig) if f.name == name)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The training CLI's arguments."""
-    p = argparse.ArgumentParser(description="Train a RAHF model on an export folder.")
+    """The training CLI's arguments. An option left out stays out of the namespace
+    (SUPPRESS), so TrainConfig's defaults are the only defaults."""
+    p = argparse.ArgumentParser(
+        description="Train a RAHF model on an export folder.", argument_default=argparse.SUPPRESS
+    )
     p.add_argument("--data", required=True, type=Path, help="export folder with train/dev splits")
     p.add_argument("--out", required=True, type=Path, help="run folder (last/, best/, log.jsonl)")
-    p.add_argument("--config", choices=CONFIG_NAMES, default="tiny")
-    p.add_argument("--variant", choices=("multihead", "augmented"), default="multihead")
+    p.add_argument("--config", dest="config_name", choices=CONFIG_NAMES, help=f"model size (default {_default('config_name')})")
+    p.add_argument("--variant", choices=VARIANTS, help=f"default {_default('variant')}")
     p.add_argument("--pretrained", action="store_true", help="load the config's ViT/T5 weights (hub id or path)")
-    p.add_argument("--vit", default=None, help="ViT weights name or path (implies --pretrained for the ViT)")
-    p.add_argument("--t5", default=None, help="T5 weights name or path (implies --pretrained for T5)")
-    p.add_argument("--tokenizer", default=None, help='"byt5" (offline) or a tokenizer name/path')
-    p.add_argument("--heatmap-loss-weight", type=float, default=None, help="override the config's (1.0)")
-    p.add_argument("--score-loss-weight", type=float, default=None, help="override the config's (1.0)")
-    p.add_argument("--text-loss-weight", type=float, default=None, help="override the config's (1.0)")
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--max-steps", type=int, default=None, help="stop after this many optimizer steps")
+    p.add_argument("--vit", help="ViT weights name or path (implies --pretrained for the ViT)")
+    p.add_argument("--t5", help="T5 weights name or path (implies --pretrained for T5)")
+    p.add_argument("--tokenizer", help='"byt5" (offline) or a tokenizer name/path')
+    p.add_argument("--heatmap-loss-weight", type=float, help="override the config's (1.0)")
+    p.add_argument("--score-loss-weight", type=float, help="override the config's (1.0)")
+    p.add_argument("--text-loss-weight", type=float, help="override the config's (1.0)")
+    p.add_argument("--epochs", type=int, help=f"default {_default('epochs')}")
+    p.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
     p.add_argument(
         "--stop-at-step",
         type=int,
-        default=None,
         help="interrupt at this step without changing the schedule (as if preempted; resume later)",
     )
-    p.add_argument("--max-minutes", type=float, default=None, help="stop (and evaluate) after this long")
-    p.add_argument("--batch-size", type=int, default=8, help="per process")
-    p.add_argument("--grad-accum", type=int, default=1)
-    p.add_argument("--lr", type=float, default=2e-5)
-    p.add_argument("--min-lr", type=float, default=1e-5)
-    p.add_argument("--weight-decay", type=float, default=2e-3)
-    p.add_argument("--warmup-steps", type=int, default=0)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--num-workers", type=int, default=0)
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--max-minutes", type=float, help="stop (and evaluate) after this long")
+    p.add_argument("--batch-size", type=int, help=f"per process (default {_default('batch_size')})")
+    p.add_argument("--grad-accum", type=int, help=f"default {_default('grad_accum')}")
+    p.add_argument("--lr", type=float, help=f"default {_default('lr')}")
+    p.add_argument("--min-lr", type=float, help=f"default {_default('min_lr')}")
+    p.add_argument("--weight-decay", type=float, help=f"default {_default('weight_decay')}")
+    p.add_argument("--warmup-steps", type=int, help=f"default {_default('warmup_steps')}")
+    p.add_argument("--seed", type=int, help=f"default {_default('seed')}")
+    p.add_argument("--num-workers", type=int, help=f"default {_default('num_workers')}")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default 0 = torch's default)")
+    p.add_argument("--device", help="default cuda when available, else cpu")
     p.add_argument(
-        "--amp",
-        choices=("auto", "off", "bf16", "fp16"),
-        default="auto",
-        help="auto = bf16 on GPUs that have it, fp16 otherwise; never on CPU",
+        "--amp", choices=AMP_CHOICES, help="auto (default) = bf16 on GPUs that have it, fp16 otherwise; never on CPU"
     )
-    p.add_argument("--limit-train", type=int, default=None, help="use the first N training samples")
-    p.add_argument("--limit-dev", type=int, default=None, help="use the first N dev samples")
-    p.add_argument("--eval-batch-size", type=int, default=32)
-    p.add_argument("--save-every", type=int, default=0, help="also save OUT/last every N steps")
+    p.add_argument("--limit-train", type=int, help="use the first N training samples")
+    p.add_argument("--limit-dev", type=int, help="use the first N dev samples")
+    p.add_argument("--eval-batch-size", type=int, help=f"default {_default('eval_batch_size')}")
+    p.add_argument("--save-every", type=int, help="also save OUT/last every N steps")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", dest="progress", action="store_false")
     return p
+
+
+def parse_train_config(argv: list[str] | None = None) -> TrainConfig:
+    """The CLI's argv as a TrainConfig (argparse exits with status 2 on a bad option)."""
+    return TrainConfig(**vars(build_parser().parse_args(argv)))
 
 
 def _amp_dtype(choice: str, device: str) -> torch.dtype | None:
@@ -149,68 +211,67 @@ def _batches(loader: DataLoader, skip: int) -> Iterator[dict[str, Any]]:
             yield batch
 
 
-def train(args: argparse.Namespace) -> dict[str, Any]:
+def train(config: TrainConfig) -> dict[str, Any]:
     """Run training; returns a summary (best metric, steps, throughput)."""
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
-    ddp = setup_distributed(args.device)
-    device = f"cuda:{ddp.local_rank}" if args.device.startswith("cuda") and ddp.enabled else args.device
-    seed_everything(args.seed + ddp.rank)
-    out: Path = args.out
+    if config.threads > 0:
+        torch.set_num_threads(config.threads)
+    ddp = setup_distributed(config.device)
+    device = f"cuda:{ddp.local_rank}" if config.device.startswith("cuda") and ddp.enabled else config.device
+    seed_everything(config.seed + ddp.rank)
+    out: Path = config.out
     last_dir, best_dir = out / "last", out / "best"
 
-    train_samples: list[Sample] = load_split(args.data, "train")[: args.limit_train]
-    dev_samples: list[Sample] = load_split(args.data, "dev")[: args.limit_dev]
+    train_samples: list[Sample] = load_split(config.data, "train")[: config.limit_train]
+    dev_samples: list[Sample] = load_split(config.data, "dev")[: config.limit_dev]
     if not train_samples:
-        raise ValueError(f"{args.data}: train split is empty")
+        raise ValueError(f"{config.data}: train split is empty")
 
     state: dict[str, Any] | None = None
-    if args.resume and (last_dir / TRAIN_STATE).exists():
+    if config.resume and (last_dir / TRAIN_STATE).exists():
         model, processor = load_checkpoint(last_dir, device=device)
         state = torch.load(last_dir / TRAIN_STATE, map_location="cpu", weights_only=False)
-    elif args.resume:
+    elif config.resume:
         raise FileNotFoundError(f"{last_dir / TRAIN_STATE}: nothing to resume")
     else:
         overrides: dict[str, Any] = {}
-        if args.vit:
-            overrides["vit_pretrained"] = args.vit
-        if args.t5:
-            overrides["t5_pretrained"] = args.t5
+        if config.vit:
+            overrides["vit_pretrained"] = config.vit
+        if config.t5:
+            overrides["t5_pretrained"] = config.t5
         for key in ("heatmap_loss_weight", "score_loss_weight", "text_loss_weight"):
-            if getattr(args, key) is not None:
-                overrides[key] = getattr(args, key)
-        if args.tokenizer:
-            overrides["tokenizer"] = args.tokenizer
-        elif args.pretrained or args.t5:
-            overrides["tokenizer"] = args.t5 or get_config(args.config).t5_pretrained
-        config = get_config(args.config, args.variant, **overrides)
-        tokenizer = load_tokenizer(config.tokenizer)
-        pretrained = args.pretrained or bool(args.vit or args.t5)
-        model = RAHFModel(config, vocab_size=len(tokenizer), pretrained=pretrained).to(device)
-        processor = RAHFProcessor(config, tokenizer)
-    config = model.config
+            if getattr(config, key) is not None:
+                overrides[key] = getattr(config, key)
+        if config.tokenizer:
+            overrides["tokenizer"] = config.tokenizer
+        elif config.pretrained or config.t5:
+            overrides["tokenizer"] = config.t5 or get_config(config.config_name).t5_pretrained
+        model_config = get_config(config.config_name, config.variant, **overrides)
+        tokenizer = load_tokenizer(model_config.tokenizer)
+        pretrained = config.pretrained or bool(config.vit or config.t5)
+        model = RAHFModel(model_config, vocab_size=len(tokenizer), pretrained=pretrained).to(device)
+        processor = RAHFProcessor(model_config, tokenizer)
 
     decay, no_decay = [], []
     for name, param in model.named_parameters():
         (no_decay if param.ndim < 2 or "norm" in name.lower() else decay).append(param)
     optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": args.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=args.lr,
+        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=config.lr,
     )
     dataset = RichHFDataset(train_samples, processor)
     if ddp.enabled:
-        sampler: Any = DistributedSampler(dataset, num_replicas=ddp.world_size, rank=ddp.rank, seed=args.seed)
+        sampler: Any = DistributedSampler(dataset, num_replicas=ddp.world_size, rank=ddp.rank, seed=config.seed)
     else:
         sampler = None
-    steps_per_epoch = math.ceil(math.ceil(len(dataset) / ddp.world_size / args.batch_size) / args.grad_accum)
-    total_steps = args.max_steps or steps_per_epoch * args.epochs
+    steps_per_epoch = math.ceil(math.ceil(len(dataset) / ddp.world_size / config.batch_size) / config.grad_accum)
+    total_steps = config.max_steps or steps_per_epoch * config.epochs
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer,
         lambda step: cosine_schedule(
-            step, warmup=args.warmup_steps, total=total_steps, min_ratio=args.min_lr / args.lr
+            step, warmup=config.warmup_steps, total=total_steps, min_ratio=config.min_lr / config.lr
         ),
     )
-    amp_dtype = _amp_dtype(args.amp, device)
+    amp_dtype = _amp_dtype(config.amp, device)
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
 
     epoch, step, step_in_epoch, best = 0, 0, 0, -math.inf
@@ -243,7 +304,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
                 "torch_rng": torch.get_rng_state(),
                 "numpy_rng": np.random.get_state(),
                 "python_rng": random.getstate(),
-                "args": {k: str(v) for k, v in vars(args).items()},
+                "args": {k: str(v) for k, v in asdict(config).items()},
             },
             last_dir / TRAIN_STATE,
         )
@@ -254,19 +315,19 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     samples_seen = 0
     summary: dict[str, Any] = {}
     stop = False
-    while epoch < args.epochs and not stop:
+    while epoch < config.epochs and not stop:
         if sampler is not None:
             sampler.set_epoch(epoch)
             epoch_sampler = sampler
         else:
             # The order depends only on (seed, epoch), so a resumed run skips the same batches.
-            generator = torch.Generator().manual_seed(args.seed * 1000 + epoch)
+            generator = torch.Generator().manual_seed(config.seed * 1000 + epoch)
             epoch_sampler = RandomSampler(dataset, generator=generator)
         loader = DataLoader(
             dataset,
-            batch_size=args.batch_size,
+            batch_size=config.batch_size,
             sampler=epoch_sampler,
-            num_workers=args.num_workers,
+            num_workers=config.num_workers,
             collate_fn=make_collate(processor),
             drop_last=False,
         )
@@ -276,14 +337,14 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         bar = tqdm(
             total=steps_per_epoch,
             initial=step_in_epoch,
-            desc=f"epoch {epoch + 1}/{args.epochs}",
-            disable=args.no_progress or not ddp.is_main,
+            desc=f"epoch {epoch + 1}/{config.epochs}",
+            disable=not config.progress or not ddp.is_main,
             leave=False,
         )
         micro = 0
         tick = time.perf_counter()
-        for batch in _batches(loader, step_in_epoch * args.grad_accum):
-            sync = (micro + 1) % args.grad_accum == 0
+        for batch in _batches(loader, step_in_epoch * config.grad_accum):
+            sync = (micro + 1) % config.grad_accum == 0
             ctx = net.no_sync() if ddp.enabled and not sync else nullcontext()  # type: ignore[operator]
             with ctx, torch.autocast("cuda", dtype=amp_dtype, enabled=amp_dtype is not None):
                 output = net(
@@ -294,7 +355,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
                     target_heatmaps=batch["target_heatmaps"].to(device),
                     target_scores=batch["target_scores"].to(device),
                 )
-                scaler.scale(output.loss / args.grad_accum).backward()
+                scaler.scale(output.loss / config.grad_accum).backward()
             for key, value in output.losses.items():
                 sums[key] = sums.get(key, 0.0) + float(value.detach())
             sums["loss"] = sums.get("loss", 0.0) + float(output.loss.detach())
@@ -313,13 +374,13 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
             step_in_epoch += 1
             bar.update(1)
             bar.set_postfix(loss=f"{sums['loss'] / count:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
-            if args.save_every and step % args.save_every == 0:
+            if config.save_every and step % config.save_every == 0:
                 save_last()
             elapsed = (time.perf_counter() - started) / 60
             if (
-                (args.max_steps and step >= args.max_steps)
-                or (args.stop_at_step and step >= args.stop_at_step)
-                or (args.max_minutes and elapsed >= args.max_minutes)
+                (config.max_steps and step >= config.max_steps)
+                or (config.stop_at_step and step >= config.stop_at_step)
+                or (config.max_minutes and elapsed >= config.max_minutes)
             ):
                 stop = True
                 break
@@ -330,8 +391,8 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         record: dict[str, Any] = {"epoch": epoch + 1, "step": step, "train": losses}
         if ddp.is_main and dev_samples:
             predictions = predict_samples(
-                model, processor, dev_samples, batch_size=args.eval_batch_size, device=device,
-                progress=not args.no_progress,
+                model, processor, dev_samples, batch_size=config.eval_batch_size, device=device,
+                progress=config.progress,
             )  # fmt: skip
             report = evaluate_predictions(predictions, dev_samples)
             combined = report.combined()
@@ -366,9 +427,9 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    config = parse_train_config(argv)
     try:
-        summary = train(args)
+        summary = train(config)
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -13,8 +13,10 @@ from rest_framework.views import APIView
 from annotation.models import Assignment, AssignmentState, Campaign
 from annotation.permissions import IsAdmin, IsLeadOrAdmin, IsRater
 
-from . import selectors, services
+from . import selectors
 from .models import ItemPrediction, LearningSettings, ModelVersion
+from .services import evaluation, runs
+from .services.settings import learning_settings_get, learning_settings_update
 
 
 class VersionOutput(serializers.ModelSerializer):
@@ -44,7 +46,7 @@ class RetrainApi(APIView):
     @extend_schema(request=None, responses=VersionOutput)
     def post(self, request, campaign_id: int):
         campaign = get_object_or_404(Campaign, pk=campaign_id)
-        result = services.retrain_request(campaign=campaign, reason=f"manual ({request.user.get_username()})")
+        result = runs.retrain_request(campaign=campaign, reason=f"manual ({request.user.get_username()})")
         code = status.HTTP_202_ACCEPTED if result.started else status.HTTP_200_OK
         return Response({"started": result.started, "version": VersionOutput(result.version).data}, status=code)
 
@@ -57,7 +59,7 @@ class VersionActivateApi(APIView):
     @extend_schema(request=None, responses=VersionOutput)
     def post(self, request, version_id: int):
         version = get_object_or_404(ModelVersion, pk=version_id)
-        return Response(VersionOutput(services.version_activate(version=version, user=request.user)).data)
+        return Response(VersionOutput(evaluation.version_activate(version=version, user=request.user)).data)
 
 
 class SettingsIO(serializers.ModelSerializer):
@@ -79,14 +81,14 @@ class SettingsApi(APIView):
     @extend_schema(responses=SettingsIO)
     def get(self, request, campaign_id: int):
         campaign = get_object_or_404(Campaign, pk=campaign_id)
-        return Response(SettingsIO(services.learning_settings_get(campaign=campaign)).data)
+        return Response(SettingsIO(learning_settings_get(campaign=campaign)).data)
 
     @extend_schema(request=SettingsIO, responses=SettingsIO)
     def put(self, request, campaign_id: int):
         campaign = get_object_or_404(Campaign, pk=campaign_id)
         serializer = SettingsIO(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        row = services.learning_settings_update(campaign=campaign, **serializer.validated_data)
+        row = learning_settings_update(campaign=campaign, **serializer.validated_data)
         return Response(SettingsIO(row).data)
 
 

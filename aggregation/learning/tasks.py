@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from . import services
+from .services import predictions, runs, schedule
 
 
 @shared_task(
@@ -21,14 +21,14 @@ from . import services
     time_limit=3 * 3600 + 300,
 )
 def retrain(version_id: int) -> None:
-    services.retrain_run(version_id=version_id)
+    runs.retrain_run(version_id=version_id)
 
 
 @shared_task(name="learning.predict", acks_late=True, ignore_result=True, soft_time_limit=3600, time_limit=3900)
 def predict(version_id: int) -> None:
-    services.predictions_recompute(version_id=version_id)
+    predictions.predictions_recompute(version_id=version_id)
 
 
 @shared_task(name="learning.tick", ignore_result=True, soft_time_limit=120, time_limit=180)
 def tick() -> dict[str, int]:
-    return services.learning_tick()
+    return schedule.learning_tick()

@@ -40,7 +40,7 @@ def synthetic_campaign(make_campaign):
 
 
 def tiny_learning(campaign, **overrides):
-    from aggregation.learning.services import learning_settings_update
+    from aggregation.learning.services.settings import learning_settings_update
 
     fields = {"strategy": "low_plausibility", "random_share": 0.0, "max_steps": 2, "batch_size": 4,
               "config_name": "tiny"}  # fmt: skip

@@ -13,7 +13,7 @@ from django.core.management import call_command
 from PIL import Image
 
 from aggregation.learning.models import ItemPrediction, ModelVersion
-from aggregation.learning.services import _heatmap_png
+from aggregation.learning.services.predictions import _heatmap_png
 from annotation.services import assignment_next
 from tests.conftest import api_client_for
 

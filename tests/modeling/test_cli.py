@@ -1,5 +1,6 @@
 """End-to-end: synthetic export -> train (resume exactness) -> evaluate -> predict -> uses."""
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from modeling.data.synthetic import generate_release
 from modeling.evaluate import baseline_reports
 from modeling.inference import RAHFPredictor
 from modeling.metrics import format_report
-from modeling.train import cosine_schedule
+from modeling.train import TrainConfig, build_parser, cosine_schedule, parse_train_config
 from modeling.uses import Candidate, inpainting_mask, select_finetuning_data
 
 
@@ -84,6 +85,18 @@ def test_resume_without_state_names_the_file(export: Path, tmp_path: Path, capsy
 def test_train_bad_data_names_the_folder(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert train_cli.main(_train_args(tmp_path, tmp_path / "o")) == 2
     assert "neither train.tfrecord nor train.parquet" in capsys.readouterr().err
+
+
+def test_train_cli_parses_into_the_config_and_covers_every_option() -> None:
+    options = {a.dest for a in build_parser()._actions if a.dest != "help"}
+    assert options == {f.name for f in dataclasses.fields(TrainConfig)}
+    assert parse_train_config(["--data", "d", "--out", "o"]) == TrainConfig(data=Path("d"), out=Path("o"))
+    argv = ["--data", "d", "--out", "o", "--config", "base", "--no-progress", "--max-steps", "5", "--resume"]
+    config = parse_train_config([*argv, "--heatmap-loss-weight", "2.5"])
+    assert (config.config_name, config.progress, config.max_steps, config.resume) == ("base", False, 5, True)
+    assert config.heatmap_loss_weight == 2.5 and config.score_loss_weight is None and config.epochs == 30
+    with pytest.raises(ValueError, match="variant must be one of multihead, augmented"):
+        TrainConfig(data=Path("d"), out=Path("o"), variant="triple")
 
 
 def test_evaluate_cli_with_baselines(

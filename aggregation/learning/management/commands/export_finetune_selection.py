@@ -7,7 +7,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from aggregation.learning import services
+from aggregation.learning.services.exports import finetune_selection_export
 from annotation.models import Campaign
 
 
@@ -25,7 +25,7 @@ class Command(BaseCommand):
         campaign = Campaign.objects.filter(name=options["campaign"]).first()
         if campaign is None:
             raise CommandError(f"no campaign named {options['campaign']!r}")
-        rows = services.finetune_selection_export(
+        rows = finetune_selection_export(
             campaign=campaign,
             thresholds={"plausibility": options["min_plausibility"], "alignment": options["min_alignment"]},
             best_per_prompt=options["best_per_prompt"],

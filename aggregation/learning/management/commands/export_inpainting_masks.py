@@ -6,7 +6,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from aggregation.learning import services
+from aggregation.learning.services.exports import inpainting_masks_export
 from annotation.models import Campaign
 
 
@@ -24,7 +24,7 @@ class Command(BaseCommand):
         campaign = Campaign.objects.filter(name=options["campaign"]).first()
         if campaign is None:
             raise CommandError(f"no campaign named {options['campaign']!r}")
-        paths = services.inpainting_masks_export(
+        paths = inpainting_masks_export(
             campaign=campaign, out_dir=options["out"], item_ids=options["items"],
             threshold=options["threshold"], dilation=options["dilation"],
         )  # fmt: skip

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from aggregation.learning import services
+from aggregation.learning.services.runs import retrain_request, retrain_run
 from annotation.models import Campaign
 
 
@@ -18,10 +18,10 @@ class Command(BaseCommand):
         campaign = Campaign.objects.filter(name=options["campaign"]).first()
         if campaign is None:
             raise CommandError(f"no campaign named {options['campaign']!r}")
-        request = services.retrain_request(campaign=campaign, reason="manual (command)")
+        request = retrain_request(campaign=campaign, reason="manual (command)")
         if not request.started:
             raise CommandError(f"version {request.version.pk} is already {request.version.status} for this campaign")
-        version = services.retrain_run(version_id=request.version.pk)
+        version = retrain_run(version_id=request.version.pk)
         version.refresh_from_db()
         self.stdout.write(
             f"version {version.pk}: {version.status}, dev combined {version.combined_metric}, "
