@@ -16,9 +16,11 @@ from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from modeling.protocol import SCORE_NAMES
+
 from . import hooks, roles, selectors, services
 from .errors import ApplicationError
-from .models import SCORE_FIELDS, Assignment, Campaign
+from .models import Assignment, Campaign
 from .permissions import IsRater
 from .services import AnnotationInput
 
@@ -255,7 +257,7 @@ class SubmitApi(APIView):
                 implausible_points=data["implausible_points"],
                 misaligned_points=data["misaligned_points"],
                 misaligned_words=data["misaligned_words"],
-                scores={name: data["scores"][name] for name in SCORE_FIELDS},
+                scores={name: data["scores"][name] for name in SCORE_NAMES},
                 time_spent_ms=data["time_spent_ms"],
                 suggestion_shown=data["suggestion_shown"],
             ),

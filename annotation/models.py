@@ -136,11 +136,6 @@ class Assignment(models.Model):
         return f"{self.rater} on item {self.item_id} ({self.state})"
 
 
-# The name is modeling.protocol.SCORE_NAMES; this alias only serves the modules that still
-# import it from here (annotation services and apis, the dashboard) and goes once they don't.
-SCORE_FIELDS = SCORE_NAMES
-
-
 def _likert(name: str) -> models.CheckConstraint:
     return models.CheckConstraint(
         condition=Q(**{f"{name}__gte": 1}) & Q(**{f"{name}__lte": 5}), name=f"annotation_{name}_likert"

@@ -29,11 +29,12 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from PIL import Image, UnidentifiedImageError
 
+from modeling.protocol import SCORE_NAMES
 from modeling.text import split_prompt_words
 
 from . import hooks
 from .errors import ApplicationError, Conflict
-from .models import SCORE_FIELDS, Annotation, Assignment, AssignmentState, Campaign, Item, Split
+from .models import Annotation, Assignment, AssignmentState, Campaign, Item, Split
 
 User = get_user_model()
 
@@ -328,7 +329,7 @@ class AnnotationInput:
             [[float(x), float(y)] for x, y in self.implausible_points],
             [[float(x), float(y)] for x, y in self.misaligned_points],
             sorted(self.misaligned_words),
-            {name: int(self.scores[name]) for name in SCORE_FIELDS},
+            {name: int(self.scores[name]) for name in SCORE_NAMES},
         )
 
 

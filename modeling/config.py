@@ -16,12 +16,8 @@ from typing import Any, Literal
 
 from modeling.protocol import MAP_KINDS, SCORE_NAMES
 
-# The model's heatmap and score tasks are the protocol's map kinds and score names. These
-# aliases only serve the modules that still import them from here (model.py, evaluate.py,
-# aggregation/learning/acquisition.py, tests/modeling/test_model.py); they go once those
-# import modeling.protocol.
-HEATMAP_TASKS = MAP_KINDS
-SCORE_TASKS = SCORE_NAMES
+# The model's heatmap and score tasks are the protocol's map kinds and score names
+# (modeling.protocol.MAP_KINDS, SCORE_NAMES), in that order.
 
 #: Task written in front of the prompt for the text (keywords) task of the augmented variant.
 KEYWORD_TASK = "keywords"

@@ -23,7 +23,6 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from modeling.config import HEATMAP_TASKS, SCORE_TASKS
 from modeling.data.dataset import RichHFDataset, Sample, load_split, make_collate
 from modeling.inference import Prediction, predict_batch
 from modeling.metrics import (
@@ -37,6 +36,7 @@ from modeling.metrics import (
 )
 from modeling.model import RAHFModel
 from modeling.processing import RAHFProcessor
+from modeling.protocol import MAP_KINDS, SCORE_NAMES
 
 
 def predict_samples(
@@ -81,12 +81,12 @@ def evaluate_predictions(
     report = EvaluationReport()
     if "scores" in tasks:
         truth = np.stack([s.scores() for s in samples]) if samples else np.zeros((0, 4))
-        for i, task in enumerate(SCORE_TASKS):
+        for i, task in enumerate(SCORE_NAMES):
             report.scores[task] = evaluate_scores([p.scores[task] for p in predictions], truth[:, i])
     if "heatmaps" in tasks:
-        size = predictions[0].heatmaps[HEATMAP_TASKS[0]].shape[0] if predictions else 0
+        size = predictions[0].heatmaps[MAP_KINDS[0]].shape[0] if predictions else 0
         truths = [s.heatmaps(size) for s in samples]
-        for i, task in enumerate(HEATMAP_TASKS):
+        for i, task in enumerate(MAP_KINDS):
             report.heatmaps[task] = evaluate_heatmaps(
                 [p.heatmaps[task] for p in predictions], [t[i] for t in truths], kld_eps=kld_eps, seed=seed
             )
@@ -121,15 +121,15 @@ def baseline_reports(
     zero = np.zeros((size, size), np.float32)
     prior = centre_prior(size)
     gains = []
-    for i, _task in enumerate(HEATMAP_TASKS):
+    for i, _task in enumerate(MAP_KINDS):
         maps = np.stack([s.heatmaps(size)[i] for s in train[:500]])
         gains.append(float((maps * prior).sum() / (len(maps) * (prior * prior).sum())))
 
     def preds(heat: list[np.ndarray] | None, keep_prompt: bool) -> list[Prediction]:
         return [
             Prediction.from_parts(
-                {task: float(means[i]) for i, task in enumerate(SCORE_TASKS)},
-                {task: (heat[i] if heat else zero) for i, task in enumerate(HEATMAP_TASKS)},
+                {task: float(means[i]) for i, task in enumerate(SCORE_NAMES)},
+                {task: (heat[i] if heat else zero) for i, task in enumerate(MAP_KINDS)},
                 s.prompt if keep_prompt else "",
             )
             for s in samples

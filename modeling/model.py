@@ -15,7 +15,8 @@ from torch import nn
 from transformers import T5Config, T5ForConditionalGeneration, ViTConfig, ViTModel
 from transformers.modeling_outputs import BaseModelOutput
 
-from modeling.config import HEATMAP_TASKS, KEYWORD_TASK, SCORE_TASKS, RAHFConfig
+from modeling.config import KEYWORD_TASK, RAHFConfig
+from modeling.protocol import MAP_KINDS, SCORE_NAMES
 
 
 def _norm(channels: int) -> nn.Module:
@@ -137,8 +138,8 @@ class RAHFModel(nn.Module):
         def score_head() -> ScoreHead:
             return ScoreHead(d_model, config.score_channels, grid, config.score_mlp)
 
-        names_h = HEATMAP_TASKS if config.variant == "multihead" else ("shared",)
-        names_s = SCORE_TASKS if config.variant == "multihead" else ("shared",)
+        names_h = MAP_KINDS if config.variant == "multihead" else ("shared",)
+        names_s = SCORE_NAMES if config.variant == "multihead" else ("shared",)
         self.heatmap_heads = nn.ModuleDict({name: heatmap_head() for name in names_h})
         self.score_heads = nn.ModuleDict({name: score_head() for name in names_s})
 
@@ -190,28 +191,28 @@ class RAHFModel(nn.Module):
         """Predict heatmaps (B, H, W) and scores (B,) per task; with targets, the losses.
 
         ``input_ids``/``attention_mask``: (T, B, L) from :class:`RAHFProcessor`. ``labels``:
-        (B, Lt) with -100 at padding. ``target_heatmaps``: (B, 2, H, W) in HEATMAP_TASKS order;
-        ``target_scores``: (B, 4) in SCORE_TASKS order.
+        (B, Lt) with -100 at padding. ``target_heatmaps``: (B, 2, H, W) in MAP_KINDS order;
+        ``target_scores``: (B, 4) in SCORE_NAMES order.
         """
         states, mask = self.encode(pixel_values, input_ids, attention_mask)
         heatmaps: dict[str, torch.Tensor] = {}
         scores: dict[str, torch.Tensor] = {}
         if self.config.variant == "multihead":
             features = self._feature_map(states[0])
-            for name in HEATMAP_TASKS:
+            for name in MAP_KINDS:
                 heatmaps[name] = self.heatmap_heads[name](features)
-            for name in SCORE_TASKS:
+            for name in SCORE_NAMES:
                 scores[name] = self.score_heads[name](features)
             text_states, text_mask = states[0], mask[0]
         else:
             tasks = self.config.tasks()
-            n_h, n_s = len(HEATMAP_TASKS), len(SCORE_TASKS)
+            n_h, n_s = len(MAP_KINDS), len(SCORE_NAMES)
             batch = states.shape[1]
             h_maps = self.heatmap_heads["shared"](self._feature_map(states[:n_h].flatten(0, 1)))
             s_vals = self.score_heads["shared"](self._feature_map(states[n_h : n_h + n_s].flatten(0, 1)))
-            for i, name in enumerate(HEATMAP_TASKS):
+            for i, name in enumerate(MAP_KINDS):
                 heatmaps[name] = h_maps[i * batch : (i + 1) * batch]
-            for i, name in enumerate(SCORE_TASKS):
+            for i, name in enumerate(SCORE_NAMES):
                 scores[name] = s_vals[i * batch : (i + 1) * batch]
             k = tasks.index(KEYWORD_TASK)
             text_states, text_mask = states[k], mask[k]
@@ -225,10 +226,10 @@ class RAHFModel(nn.Module):
             out.logits = seq.logits
             out.losses["text"] = seq.loss
         if target_heatmaps is not None:
-            out.losses["heatmap"], per_head = _summed_head_mse(heatmaps, target_heatmaps, HEATMAP_TASKS)
+            out.losses["heatmap"], per_head = _summed_head_mse(heatmaps, target_heatmaps, MAP_KINDS)
             out.head_losses |= {f"heatmap/{name}": v for name, v in per_head.items()}
         if target_scores is not None:
-            out.losses["score"], per_head = _summed_head_mse(scores, target_scores, SCORE_TASKS)
+            out.losses["score"], per_head = _summed_head_mse(scores, target_scores, SCORE_NAMES)
             out.head_losses |= {f"score/{name}": v for name, v in per_head.items()}
         if out.losses:
             weights = {

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from modeling.config import HEATMAP_TASKS, SCORE_TASKS
 from modeling.inference import Prediction, RAHFPredictor
+from modeling.protocol import MAP_KINDS, SCORE_NAMES
 
 STRATEGIES = ("uncertainty", "low_plausibility", "head_disagreement", "random")
 
@@ -58,8 +58,8 @@ def _mc_variance(
         scores, heats = [], []
         for _ in range(passes):
             out = model(pixel_values, input_ids.to(predictor.device), mask.to(predictor.device))
-            scores.append(torch.stack([out.scores[t] for t in SCORE_TASKS], dim=1).float().cpu().numpy())
-            heats.append(torch.stack([out.heatmaps[t] for t in HEATMAP_TASKS], dim=1).float().cpu().numpy())
+            scores.append(torch.stack([out.scores[t] for t in SCORE_NAMES], dim=1).float().cpu().numpy())
+            heats.append(torch.stack([out.heatmaps[t] for t in MAP_KINDS], dim=1).float().cpu().numpy())
     finally:
         for m, value in zip(dropouts, saved, strict=True):
             m.p = value

@@ -5,7 +5,7 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from aggregation.services import item_aggregate_upsert
-from aggregation.services.heatmaps import decode_png
+from modeling.heatmaps import decode_heatmap_png as decode_png
 from tests.aggregation.conftest import answer
 from tests.conftest import api_client_for
 

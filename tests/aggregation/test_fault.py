@@ -25,9 +25,9 @@ from aggregation.models import ItemAggregate
 from aggregation.services import aggregates_reconcile
 from aggregation.services.aggregates import _inputs_for
 from aggregation.services.compute import compute_aggregate
-from aggregation.services.heatmaps import decode_png
 from aggregation.tasks import aggregate_item
 from annotation.models import Item
+from modeling.heatmaps import decode_heatmap_png as decode_png
 from tests.aggregation.conftest import answer
 from tests.conftest import ARTIFACTS, ROOT, wait_for
 

@@ -6,7 +6,8 @@ import pytest
 from django.urls import reverse
 
 from aggregation.models import ItemAggregate
-from aggregation.services.heatmaps import RasterGeometry, decode_png
+from modeling.heatmaps import RasterGeometry
+from modeling.heatmaps import decode_heatmap_png as decode_png
 from tests.conftest import api_client_for, valid_submission, wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.slow]

@@ -13,8 +13,8 @@ from django.core.management import call_command
 from PIL import Image
 
 from aggregation.learning.models import ItemPrediction, ModelVersion
-from aggregation.learning.services.predictions import _heatmap_png
 from annotation.services import assignment_next
+from modeling.heatmaps import encode_heatmap_png
 from tests.conftest import api_client_for
 
 pytestmark = pytest.mark.django_db
@@ -29,8 +29,8 @@ def _predict(version, item, *, plausibility: float, rank: int, blob: bool = True
         scores={"plausibility": plausibility, "alignment": 0.8, "aesthetics": 0.5, "overall": 0.6},
         misaligned_indices=[1], tagged_prompt="a yellow_0 cat",
     )  # fmt: skip
-    row.implausibility_map.save(f"i{item.pk}.png", ContentFile(_heatmap_png(heat)), save=False)
-    row.misalignment_map.save(f"m{item.pk}.png", ContentFile(_heatmap_png(heat * 0)), save=False)
+    row.implausibility_map.save(f"i{item.pk}.png", ContentFile(encode_heatmap_png(heat)), save=False)
+    row.misalignment_map.save(f"m{item.pk}.png", ContentFile(encode_heatmap_png(heat * 0)), save=False)
     row.save()
     return row
 

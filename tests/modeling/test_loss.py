@@ -6,9 +6,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from modeling.config import HEATMAP_TASKS, SCORE_TASKS, get_config
+from modeling.config import get_config
 from modeling.model import RAHFModel, RAHFOutput
 from modeling.processing import RAHFProcessor, load_tokenizer
+from modeling.protocol import MAP_KINDS, SCORE_NAMES
 
 
 def _forward(variant: str, **weights: float) -> tuple[RAHFModel, dict[str, torch.Tensor], RAHFOutput]:
@@ -32,8 +33,8 @@ def _forward(variant: str, **weights: float) -> tuple[RAHFModel, dict[str, torch
 @pytest.mark.parametrize("variant", ["multihead", "augmented"])
 def test_groups_sum_their_heads_mse_and_weights_scale_groups(variant: str) -> None:
     _, targets, out = _forward(variant, heatmap_loss_weight=3.0, score_loss_weight=5.0, text_loss_weight=0.5)
-    heat = [F.mse_loss(out.heatmaps[t], targets["target_heatmaps"][:, i]) for i, t in enumerate(HEATMAP_TASKS)]
-    score = [F.mse_loss(out.scores[t], targets["target_scores"][:, i]) for i, t in enumerate(SCORE_TASKS)]
+    heat = [F.mse_loss(out.heatmaps[t], targets["target_heatmaps"][:, i]) for i, t in enumerate(MAP_KINDS)]
+    score = [F.mse_loss(out.scores[t], targets["target_scores"][:, i]) for i, t in enumerate(SCORE_NAMES)]
     torch.testing.assert_close(out.losses["heatmap"], sum(heat))
     torch.testing.assert_close(out.losses["score"], sum(score))
     torch.testing.assert_close(out.head_losses["score/overall"], score[3].detach())

@@ -8,9 +8,10 @@ import pytest
 import torch
 
 from modeling.checkpoint import load_checkpoint, save_checkpoint
-from modeling.config import HEATMAP_TASKS, SCORE_TASKS, RAHFConfig, get_config
+from modeling.config import RAHFConfig, get_config
 from modeling.model import RAHFModel
 from modeling.processing import RAHFProcessor, load_tokenizer
+from modeling.protocol import MAP_KINDS, SCORE_NAMES
 
 
 def _images(n: int, seed: int = 0) -> list[np.ndarray]:
@@ -41,7 +42,7 @@ def test_output_shapes_and_loss(variant: str) -> None:
         target_heatmaps=torch.zeros(2, 2, 64, 64),
         target_scores=torch.full((2, 4), 0.5),
     )
-    assert set(out.heatmaps) == set(HEATMAP_TASKS) and set(out.scores) == set(SCORE_TASKS)
+    assert set(out.heatmaps) == set(MAP_KINDS) and set(out.scores) == set(SCORE_NAMES)
     for heatmap in out.heatmaps.values():
         assert heatmap.shape == (2, 64, 64)
         assert float(heatmap.min()) >= 0.0 and float(heatmap.max()) <= 1.0
@@ -75,9 +76,9 @@ def test_padding_does_not_change_outputs(variant: str) -> None:
     with torch.no_grad():
         alone = model(images[:1], ids_alone, mask_alone, labels=labels)
         padded = model(images, ids_pair, mask_pair, labels=labels.repeat(2, 1))
-    for task in HEATMAP_TASKS:
+    for task in MAP_KINDS:
         torch.testing.assert_close(padded.heatmaps[task][:1], alone.heatmaps[task], atol=1e-5, rtol=1e-4)
-    for task in SCORE_TASKS:
+    for task in SCORE_NAMES:
         torch.testing.assert_close(padded.scores[task][:1], alone.scores[task], atol=1e-5, rtol=1e-4)
     assert alone.logits is not None and padded.logits is not None
     torch.testing.assert_close(padded.logits[:1], alone.logits, atol=1e-4, rtol=1e-4)
@@ -121,7 +122,7 @@ def test_tiny_model_overfits_and_generates_exact_tagged_prompt(variant: str) -> 
                 break
     assert generated == targets
     assert float(out.loss) < first / 20
-    pred = torch.stack([out.scores[t] for t in SCORE_TASKS], dim=1)
+    pred = torch.stack([out.scores[t] for t in SCORE_NAMES], dim=1)
     torch.testing.assert_close(pred, scores, atol=0.05, rtol=0)
 
 
@@ -140,9 +141,9 @@ def test_checkpoint_round_trip_is_exact(tmp_path: Path, variant: str) -> None:
     assert torch.equal(ids, ids2) and torch.equal(mask, mask2)
     with torch.no_grad():
         after = loaded(images, ids2, mask2, labels=labels)
-    for task in HEATMAP_TASKS:
+    for task in MAP_KINDS:
         assert torch.equal(before.heatmaps[task], after.heatmaps[task])
-    for task in SCORE_TASKS:
+    for task in SCORE_NAMES:
         assert torch.equal(before.scores[task], after.scores[task])
     assert before.logits is not None and after.logits is not None
     assert torch.equal(before.logits, after.logits)

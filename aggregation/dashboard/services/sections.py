@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 
 from aggregation.services.agreement import map_agreement
-from aggregation.services.heatmaps import RasterGeometry, rater_masks
 from annotation.selectors import CampaignProgress
+from modeling.heatmaps import RasterGeometry, rater_masks
 from modeling.protocol import MAP_KINDS, SCORE_NAMES
 
 from ..selectors import CampaignAnswerTable

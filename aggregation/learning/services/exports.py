@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +9,7 @@ import numpy as np
 from PIL import Image
 
 from annotation.models import Campaign
+from modeling.heatmaps import heatmap_from_png
 
 from ..selectors import predictions_of_active_version
 
@@ -25,7 +25,7 @@ def inpainting_masks_export(
     written = []
     for row in predictions_of_active_version(campaign=campaign, item_ids=item_ids):
         with row.implausibility_map.open("rb") as handle:
-            heat = np.asarray(Image.open(io.BytesIO(handle.read())), dtype=np.float32) / 255.0
+            heat = heatmap_from_png(handle.read())
         mask = inpainting_mask(
             heat, threshold=threshold, dilation=dilation, output_size=(row.item.width, row.item.height)
         )

@@ -6,12 +6,12 @@ from __future__ import annotations
 import io
 from typing import TYPE_CHECKING
 
-import numpy as np
 from django.core.files.base import ContentFile
 from PIL import Image
 
 from annotation.models import Item, Split
 from annotation.services import item_priorities_set
+from modeling.heatmaps import encode_heatmap_png
 
 from ..models import ItemPrediction, ModelVersion
 from ..selectors import items_needing_raters, version_checkpoint_local
@@ -19,14 +19,6 @@ from .versions import version_fields_record
 
 if TYPE_CHECKING:  # acquisition imports torch: loaded only when predictions are computed
     from ..acquisition import Acquired
-
-
-def _heatmap_png(heatmap: np.ndarray) -> bytes:
-    """A [0, 1] heatmap as an 8-bit grey PNG (rounded half up). The one encoder in learning:
-    modeling.heatmaps.encode_heatmap_png replaces it when it lands."""
-    buffer = io.BytesIO()
-    Image.fromarray(np.clip(np.asarray(heatmap) * 255 + 0.5, 0, 255).astype(np.uint8), mode="L").save(buffer, "PNG")
-    return buffer.getvalue()
 
 
 def predictions_recompute(*, version_id: int, batch_size: int = 16) -> int:
@@ -100,6 +92,6 @@ def _prediction_upsert(
     row.explored = explored
     for field, task in (("implausibility_map", "implausibility"), ("misalignment_map", "misalignment")):
         getattr(row, field).save(
-            f"item{item.pk}-v{version.pk}-{task}.png", ContentFile(_heatmap_png(prediction.heatmaps[task])), save=False
+            f"item{item.pk}-v{version.pk}-{task}.png", ContentFile(encode_heatmap_png(prediction.heatmaps[task])), save=False
         )
     row.save()
