@@ -12,10 +12,10 @@ from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation.errors import ApplicationError
 from annotation.models import Campaign
-from annotation.permissions import IsLeadOrAdmin
 from modeling.protocol import MAP_KINDS, RELEASE_MAP_NAMES, SCORE_NAMES
+from richhf_site.errors import ApplicationError
+from richhf_site.permissions import IsLeadOrAdmin
 
 from . import selectors
 from .models import ItemAggregate

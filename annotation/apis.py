@@ -17,11 +17,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from modeling.protocol import SCORE_NAMES
+from richhf_site import roles
+from richhf_site.errors import ApplicationError
+from richhf_site.permissions import IsRater
 
-from . import hooks, roles, selectors, services
-from .errors import ApplicationError
+from . import hooks, selectors, services
 from .models import Assignment, Campaign
-from .permissions import IsRater
 from .services import AnnotationInput
 
 

@@ -61,7 +61,7 @@ class Item(models.Model):
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()
     prompt = models.TextField()
-    # The prompt split exactly as the release's labels (spec section 4).
+    # The prompt split exactly as the release's labels (docs/protocol.md section 4).
     words = models.JSONField()
     source_id = models.CharField(max_length=255, blank=True, help_text="e.g. the Pick-a-Pic file name")
     category = models.CharField(max_length=100, blank=True)

@@ -8,7 +8,8 @@ from datetime import datetime
 from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 
-from . import roles
+from richhf_site import roles
+
 from .models import Assignment, AssignmentState, Campaign, Item
 from .services import active_assignment_q
 

@@ -31,9 +31,9 @@ from PIL import Image, UnidentifiedImageError
 
 from modeling.protocol import SCORE_NAMES
 from modeling.text import split_prompt_words
+from richhf_site.errors import ApplicationError, Conflict
 
 from . import hooks
-from .errors import ApplicationError, Conflict
 from .models import Annotation, Assignment, AssignmentState, Campaign, Item, Split
 
 User = get_user_model()
@@ -456,7 +456,7 @@ def item_mark_labelled(*, item_id: int, now=None) -> bool:
 
 @transaction.atomic
 def campaign_add_raters(*, campaign: Campaign, users) -> None:
-    from .roles import RATER, user_add_role
+    from richhf_site.roles import RATER, user_add_role
 
     for user in users:
         user_add_role(user=user, role=RATER)

@@ -45,8 +45,8 @@ def prepare(n_items: int, n_raters: int, var_dir: Path) -> tuple[int, list[str]]
     from rest_framework.authtoken.models import Token
 
     from annotation.models import Campaign
-    from annotation.roles import RATER, user_add_role
     from annotation.services import ItemInput, campaign_add_raters, item_create
+    from richhf_site.roles import RATER, user_add_role
 
     call_command("migrate", verbosity=0)
     campaign = Campaign.objects.create(name="bench")

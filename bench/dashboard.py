@@ -47,7 +47,7 @@ def main() -> None:
 
     from aggregation.dashboard.services import campaign_stats_recompute
     from annotation.models import Annotation, Assignment, AssignmentState, Campaign, Item
-    from annotation.roles import LEAD, RATER, user_add_role
+    from richhf_site.roles import LEAD, RATER, user_add_role
 
     call_command("migrate", verbosity=0)
     rng = random.Random(0)

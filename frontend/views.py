@@ -7,7 +7,8 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
-from annotation import roles, selectors
+from annotation import selectors
+from richhf_site import roles
 
 
 @login_required

@@ -1,4 +1,4 @@
-"""Prompt words and the keyword target sequence (spec richhf18k.md sections 4 and 5).
+"""Prompt words and the keyword target sequence (docs/protocol.md sections 4 and 5).
 
 The release's ``prompt_misalignment_label`` holds one label per prompt *word*, where words
 come from one specific split. Every producer (the web app's export) and consumer (the model's
@@ -19,7 +19,7 @@ MISALIGNED_SUFFIX = "_0"
 
 
 def split_prompt_words(prompt: str) -> list[str]:
-    """Split a prompt into the words that keyword labels refer to (spec section 4).
+    """Split a prompt into the words that keyword labels refer to (docs/protocol.md section 4).
 
     Empty pieces (from runs of separators) are dropped, so the number of words equals the
     number of labels in the release.
@@ -30,7 +30,7 @@ def split_prompt_words(prompt: str) -> list[str]:
 def tagged_target(words: Sequence[str], misaligned_indices: Iterable[int]) -> str:
     """Join the words by single spaces, suffixing each misaligned word with ``_0``.
 
-    ``tagged_target(["a", "yellow", "cat"], [1]) == "a yellow_0 cat"`` (spec section 5).
+    ``tagged_target(["a", "yellow", "cat"], [1]) == "a yellow_0 cat"`` (docs/protocol.md section 5).
     Raises ``IndexError`` for an index outside the words, because a label that points past
     the prompt means the label and the prompt do not belong together.
     """
@@ -44,7 +44,7 @@ def tagged_target(words: Sequence[str], misaligned_indices: Iterable[int]) -> st
 def labels_to_misaligned_indices(label: str, n_words: int | None = None) -> list[int]:
     """Parse a release label string ("1 0 1": 0 = misaligned) into misaligned word indices.
 
-    When ``n_words`` is given, a count mismatch raises ``ValueError`` (spec section 4: the
+    When ``n_words`` is given, a count mismatch raises ``ValueError`` (docs/protocol.md section 4: the
     number of labels must equal the number of words).
     """
     tokens = label.split()

@@ -74,7 +74,7 @@ def png_bytes(width: int = 64, height: int = 48, seed: int = 0) -> bytes:
 
 @pytest.fixture
 def make_user(django_user_model):
-    from annotation.roles import user_add_role
+    from richhf_site.roles import user_add_role
 
     def make(username: str, *roles: str, password: str = "pw-for-tests"):
         user = django_user_model.objects.create_user(username=username, password=password)

@@ -15,10 +15,10 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation.errors import ApplicationError
 from annotation.models import Campaign, Item
-from annotation.permissions import IsLeadOrAdmin
 from modeling.protocol import MAP_KINDS, SCORE_NAMES
+from richhf_site.errors import ApplicationError
+from richhf_site.permissions import IsLeadOrAdmin
 
 from . import selectors, services
 

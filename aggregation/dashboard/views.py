@@ -9,9 +9,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 
-from annotation import roles
 from annotation.models import Annotation, Campaign, Item
 from modeling.protocol import MAP_KINDS, SCORE_NAMES
+from richhf_site import roles
 
 from . import selectors
 from .apis import stats_envelope

@@ -7,7 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation.models import Campaign
-from annotation.permissions import IsAdmin
+from richhf_site.permissions import IsAdmin
 
 from . import services
 from .models import ExportJob

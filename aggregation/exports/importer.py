@@ -19,7 +19,6 @@ import numpy as np
 from django.core.files.base import ContentFile
 from django.db import transaction
 
-from annotation.errors import ApplicationError
 from annotation.models import Campaign, Split
 from annotation.services import ItemInput, item_create, item_mark_labelled
 from modeling.data.release import RichHFRecord
@@ -27,6 +26,7 @@ from modeling.data.tfrecord import decode_example, scan_records
 from modeling.heatmaps import decode_heatmap_png, encode_png
 from modeling.protocol import MAP_KINDS, RELEASE_MAP_NAMES
 from modeling.text import labels_to_misaligned_indices, split_prompt_words, tagged_target
+from richhf_site.errors import ApplicationError
 
 from .models import ImportedLabel
 

@@ -11,8 +11,8 @@ from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
 
-from annotation.errors import ApplicationError
 from annotation.models import Campaign
+from richhf_site.errors import ApplicationError
 
 from .models import ExportJob
 from .writers import FORMATS, export_campaign, sha256_of

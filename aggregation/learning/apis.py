@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation.models import Assignment, AssignmentState, Campaign
-from annotation.permissions import IsAdmin, IsLeadOrAdmin, IsRater
+from richhf_site.permissions import IsAdmin, IsLeadOrAdmin, IsRater
 
 from . import selectors
 from .models import ItemPrediction, LearningSettings, ModelVersion

@@ -16,8 +16,8 @@ from django.urls import reverse
 
 from aggregation.models import ItemAggregate
 from aggregation.services.aggregates import settings_fingerprint
-from annotation.errors import ApplicationError
 from annotation.models import Assignment, AssignmentState, Campaign, Item
+from richhf_site.errors import ApplicationError
 
 from .models import IN_FLIGHT, ItemPrediction, LearningSettings, ModelVersion, VersionStatus
 

@@ -7,8 +7,8 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
-from annotation import roles
 from annotation.models import Campaign
+from richhf_site import roles
 
 from . import selectors
 

@@ -1,4 +1,4 @@
-"""Per-item agreement figures (spec richhf18k.md section 2, "Agreement"). Plain numpy, no Django.
+"""Per-item agreement figures (docs/protocol.md section 2, "Agreement"). Plain numpy, no Django.
 
 - maxdiff: max - min of the raters' normalised scores, per score (0 = perfect agreement,
   0.25 = one Likert point apart).

@@ -122,7 +122,7 @@ def compute_aggregate(inputs: AggregateInputs) -> ComputedAggregate:
             if not 0 <= index < n_words:
                 raise ValueError(f"annotation {a.annotation_id}: word index {index} outside {n_words} words")
             votes[index] += 1
-    # Strict majority of the raters (spec section 2): 2 of 3, 3 of 4.
+    # Strict majority of the raters (docs/protocol.md section 2): 2 of 3, 3 of 4.
     misaligned = [i for i, v in enumerate(votes) if 2 * v > n]
     maps = {kind: _map([getattr(a, POINT_FIELDS[kind]) for a in answers], inputs.geometry) for kind in MAP_KINDS}
     return ComputedAggregate(

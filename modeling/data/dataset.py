@@ -51,7 +51,7 @@ class Sample:
         return self.record.filename
 
     def words(self) -> list[str]:
-        """The prompt's words (spec section 4)."""
+        """The prompt's words (docs/protocol.md section 4)."""
         return split_prompt_words(self.prompt)
 
     def misaligned_indices(self) -> list[int]:

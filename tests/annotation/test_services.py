@@ -6,7 +6,6 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from annotation.errors import ApplicationError, Conflict
 from annotation.models import Annotation, Assignment, AssignmentState
 from annotation.services import (
     AnnotationInput,
@@ -17,6 +16,7 @@ from annotation.services import (
     campaign_add_raters,
     leases_expire,
 )
+from richhf_site.errors import ApplicationError, Conflict
 
 pytestmark = pytest.mark.django_db
 

@@ -10,8 +10,8 @@ from django.urls import reverse
 
 from aggregation.dashboard.models import CampaignStats, ExtraRaterRequest
 from aggregation.dashboard.services import campaign_stats_recompute, extra_rater_request
-from annotation.errors import Conflict
 from annotation.models import Item
+from richhf_site.errors import Conflict
 
 pytestmark = pytest.mark.django_db
 

@@ -1,4 +1,4 @@
-"""Prompt word split (spec richhf18k.md section 4) and the "_0" target (section 5)."""
+"""Prompt word split (docs/protocol.md section 4) and the "_0" target (section 5)."""
 
 import pytest
 

@@ -18,9 +18,9 @@ from __future__ import annotations
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F
 
-from annotation.errors import Conflict
 from annotation.models import Item
 from annotation.services import item_request_extra_rater
+from richhf_site.errors import Conflict
 
 from ..models import ExtraRaterRequest
 

@@ -21,7 +21,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from annotation.errors import ApplicationError
+from richhf_site.errors import ApplicationError
 
 from ..models import LearningSettings, ModelVersion, VersionStatus
 from ..selectors import active_version, version_checkpoint_local

@@ -7,8 +7,8 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from annotation.errors import ApplicationError
 from annotation.models import Campaign
+from richhf_site.errors import ApplicationError
 
 from ..models import LearningSettings
 

@@ -11,9 +11,9 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from annotation.errors import ApplicationError
 from annotation.models import Campaign, Split
 from annotation.services import ItemInput, item_create
+from richhf_site.errors import ApplicationError
 
 IMAGE_KEYS = ("image", "file_name", "filename", "path")
 PROMPT_KEYS = ("prompt", "caption", "text")

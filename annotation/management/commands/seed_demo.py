@@ -10,8 +10,8 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from annotation.models import Campaign, Split
-from annotation.roles import ADMIN, LEAD, RATER, user_add_role
 from annotation.services import ItemInput, campaign_add_raters, item_create
+from richhf_site.roles import ADMIN, LEAD, RATER, user_add_role
 
 DATA_DIR = Path(skimage.__file__).parent / "data"
 

@@ -19,8 +19,8 @@ from rest_framework.authtoken.models import Token
 from tqdm import tqdm
 
 from annotation.models import Campaign
-from annotation.roles import RATER, user_add_role
 from annotation.services import campaign_add_raters
+from richhf_site.roles import RATER, user_add_role
 
 
 @dataclass
@@ -65,7 +65,7 @@ def simulated_answer(truth: LatentTruth, n_words: int, profile: RaterProfile, rn
         for cx, cy in centres:
             if rng.random() > profile.recall:
                 continue
-            for _ in range(rng.randint(1, 3)):  # a few points cover a region (spec section 1)
+            for _ in range(rng.randint(1, 3)):  # a few points cover a region (docs/protocol.md section 1)
                 x = min(1.0, max(0.0, cx + rng.gauss(0, profile.jitter)))
                 y = min(1.0, max(0.0, cy + rng.gauss(0, profile.jitter)))
                 points.append([round(x, 5), round(y, 5)])

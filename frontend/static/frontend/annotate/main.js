@@ -206,7 +206,7 @@ function renderWords(words) {
       const b = document.createElement("button");
       b.type = "button";
       b.className = "chip";
-      b.textContent = word; // the server's split (spec section 4), never re-split here
+      b.textContent = word; // the server's split (docs/protocol.md section 4), never re-split here
       b.dataset.index = String(i);
       b.setAttribute("aria-pressed", "false");
       b.addEventListener("click", () => {
