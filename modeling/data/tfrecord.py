@@ -246,29 +246,32 @@ def encode_example(features: Mapping[str, FeatureInput]) -> bytes:
     bytes.
     """
     example = tf_example_pb2.Example()
-    # An Example without features still carries its empty features message, as TensorFlow's do.
-    example.features.SetInParent()
     entries = example.features.feature
     for key in sorted(features):
         feature = _to_feature(key, features[key])
-        entry = entries.add(key=key)
+        entry = entries.add()
+        entry.key = key  # faster than add(key=key), which goes through keyword parsing
         slot = entry.value
         # The kind says which tuple type the values are; protobuf itself raises TypeError on a
-        # value of another type. SetInParent marks the list present even when it is empty, so
-        # an empty list keeps its kind on the wire.
+        # value of another type. An empty list is marked present, so it keeps its kind on the wire.
         if feature.kind == "bytes":
-            slot.bytes_list.SetInParent()
             slot.bytes_list.value.extend(cast("tuple[bytes, ...]", feature.values))
+            if not feature.values:
+                slot.bytes_list.SetInParent()
         elif feature.kind == "float":
             floats = cast("tuple[float, ...]", feature.values)
             _check_float32(floats)
-            slot.float_list.SetInParent()
             slot.float_list.value.extend(floats)
+            if not floats:
+                slot.float_list.SetInParent()
         elif feature.kind == "int64":
-            slot.int64_list.SetInParent()
             slot.int64_list.value.extend(cast("tuple[int, ...]", feature.values))
+            if not feature.values:
+                slot.int64_list.SetInParent()
         else:
             raise ValueError(f"unknown feature kind {feature.kind!r}")
+    if not features:  # an Example without features still carries its empty features message
+        example.features.SetInParent()
     return example.SerializeToString()
 
 
