@@ -4,7 +4,6 @@ both directions, and on corrupt input."""
 
 import io
 import math
-import os
 import struct
 import subprocess
 import sys
@@ -175,13 +174,9 @@ def test_generated_code_is_current_and_loads_without_warnings(tmp_path: Path) ->
     )
     protoc = pytest.importorskip("grpc_tools.protoc")
     proto = "modeling/data/proto/tf_example.proto"
-    cwd = os.getcwd()
-    os.chdir(ROOT)  # protoc records the path as given, relative to -I
-    try:
-        rc = protoc.main(["protoc", "-I", ".", f"--python_out={tmp_path}", f"--pyi_out={tmp_path}", proto])
-    finally:
-        os.chdir(cwd)
-    assert rc == 0
+    # protoc names the file by its path under -I, which the generated module records.
+    args = ["protoc", f"-I{ROOT}", f"--python_out={tmp_path}", f"--pyi_out={tmp_path}", str(ROOT / proto)]
+    assert protoc.main(args) == 0
     for suffix in ("_pb2.py", "_pb2.pyi"):
         name = proto.replace(".proto", suffix)
         assert (tmp_path / name).read_text() == (ROOT / name).read_text(), f"{name} is stale: regenerate it"
