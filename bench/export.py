@@ -4,6 +4,9 @@ Creates N synthetic complete items (default 18,000) with aggregates and their he
 files in a fresh PostgreSQL database, then exports them to TFRecord and Parquet, each run in
 its own child process so its peak RSS is its own. The naive baseline first loads every
 record into a list (TFRecord) or builds one in-memory table (Parquet), then writes.
+The TFRecord runs also report the time spent in tf.train.Example encoding, and the SHA-256
+of the streamed TFRecord files, so a codec change can be checked for byte-identical output
+on the same database (--skip-prepare).
 
     .venv/bin/python bench/export.py [--items 18000] [--repeats 3]
 """
@@ -11,11 +14,13 @@ record into a list (TFRecord) or builds one in-memory table (Parquet), then writ
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -101,6 +106,8 @@ def run(mode: str, out: Path) -> None:
     from modeling.data.tfrecord import TFRecordWriter
 
     campaign = Campaign.objects.get(name="bench-export")
+    if mode.endswith("tfrecord"):
+        _time_encoder(out.parent / f"{mode}.encode-seconds")
     if mode == "stream-tfrecord":
         export_campaign(campaign=campaign, fmt="tfrecord", out_dir=out)
     elif mode == "stream-parquet":
@@ -119,6 +126,33 @@ def run(mode: str, out: Path) -> None:
         raise SystemExit(f"unknown mode {mode}")
 
 
+def _time_encoder(report: Path) -> None:
+    """Wrap encode_example to add up its time; the total goes to ``report`` at exit."""
+    import atexit
+
+    import modeling.data.tfrecord as tfrecord
+
+    encode = tfrecord.encode_example
+    total = [0.0]
+
+    def timed(features: Mapping[str, tfrecord.FeatureInput]) -> bytes:
+        start = time.perf_counter()
+        try:
+            return encode(features)
+        finally:
+            total[0] += time.perf_counter() - start
+
+    tfrecord.encode_example = timed  # TFRecordWriter.write_example looks it up in the module
+    atexit.register(lambda: report.write_text(f"{total[0]}\n"))
+
+
+def _digest(folder: Path) -> str:
+    digest = hashlib.sha256()
+    for split in ("train", "dev", "test"):
+        digest.update((folder / f"{split}.tfrecord").read_bytes())
+    return digest.hexdigest()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--items", type=int, default=18000)
@@ -135,6 +169,7 @@ def main() -> None:
     else:  # the schema may have moved on since the database was filled
         subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env={**os.environ, **ENV}, check=True)
     results: dict[str, list[tuple[float, float]]] = {}
+    encoding: dict[str, list[float]] = {}
     for _ in range(args.repeats):
         for mode in ("stream-tfrecord", "naive-tfrecord", "stream-parquet", "naive-parquet"):
             out = VAR / "out" / mode
@@ -146,6 +181,8 @@ def main() -> None:
             if status != 0:
                 raise SystemExit(f"{mode} failed")
             results.setdefault(mode, []).append((elapsed, usage.ru_maxrss / 1024))
+            if mode.endswith("tfrecord"):
+                encoding.setdefault(mode, []).append(float((out.parent / f"{mode}.encode-seconds").read_text()))
     n = args.items
     print(f"\n{n} items, {args.repeats} runs each (medians; wall time includes process start-up)")
     print(f"{'mode':<16} | {'items/s':>8} | {'seconds':>8} | {'peak RSS MiB':>12}")
@@ -159,6 +196,10 @@ def main() -> None:
         speed = statistics.median(v[0] for v in b) / statistics.median(v[0] for v in s)
         memory = statistics.median(v[1] for v in b) / statistics.median(v[1] for v in s)
         print(f"{fmt}: streaming is {speed:.2f}x the naive speed and uses 1/{memory:.1f} of its peak memory")
+    for mode, values in encoding.items():
+        seconds = statistics.median(values)
+        print(f"{mode}: tf.train.Example encoding {seconds:.2f} s ({seconds / n * 1e6:.0f} us per item)")
+    print(f"sha256 of stream-tfrecord train+dev+test: {_digest(VAR / 'out' / 'stream-tfrecord')}")
 
 
 if __name__ == "__main__":

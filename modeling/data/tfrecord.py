@@ -1,9 +1,12 @@
 """TFRecord files and tf.train.Example messages without TensorFlow.
 
-Why hand-written: the release format (spec richhf18k.md section 3) must be readable and
-writable by the web app's export/import and by the training code, and TensorFlow is far too
-heavy a dependency for that. The protobuf wire format of ``tf.train.Example`` is tiny, so it
-is encoded here directly; the tests check it against the independent ``tfrecord`` package.
+The release format (docs/protocol.md section 3) must be readable and writable by the web
+app's export/import and by the training code, and TensorFlow is far too heavy a dependency
+for that. The Example message goes through protobuf's generated code
+(modeling/data/proto/tf_example.proto, same field numbers as TensorFlow's schema); the TFRecord
+framing around it is simple enough to do here, with its CRC checks. The tests check both
+against the independent ``tfrecord`` package and against bytes frozen from the earlier
+hand-written encoder.
 
 Framing per record (little-endian)::
 
@@ -17,50 +20,27 @@ import struct
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Literal, Self
+from typing import BinaryIO, Literal, Self, cast
+
+from crc32c import crc32c
+from google.protobuf.message import DecodeError
+
+from modeling.data.proto import tf_example_pb2
 
 __all__ = [
     "Feature",
+    "FeatureInput",
+    "ScannedRecord",
     "TFRecordCorruptError",
     "TFRecordWriter",
-    "crc32c",
     "decode_example",
     "encode_example",
+    "frame_record",
     "iter_examples",
     "iter_records",
     "masked_crc32c",
-    "write_examples",
+    "scan_records",
 ]
-
-try:  # The C implementation is ~100x faster; the fallback keeps the module importable.
-    from crc32c import crc32c as _crc32c_impl
-except ImportError:  # pragma: no cover - exercised only without the pinned package
-    _crc32c_impl = None
-
-_CRC_TABLE: list[int] = []
-
-
-def _build_table() -> list[int]:
-    table = []
-    for n in range(256):
-        c = n
-        for _ in range(8):
-            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
-        table.append(c)
-    return table
-
-
-def crc32c(data: bytes) -> int:
-    """CRC-32C (Castagnoli) of ``data``."""
-    if _crc32c_impl is not None:
-        return _crc32c_impl(data)
-    global _CRC_TABLE
-    if not _CRC_TABLE:
-        _CRC_TABLE = _build_table()
-    crc = 0xFFFFFFFF
-    for byte in data:
-        crc = _CRC_TABLE[(crc ^ byte) & 0xFF] ^ (crc >> 8)
-    return crc ^ 0xFFFFFFFF
 
 
 def masked_crc32c(data: bytes) -> int:
@@ -152,9 +132,9 @@ def scan_records(handle: BinaryIO, *, verify_crc: bool = True) -> Iterator[Scann
 
 def _iter_records(handle: BinaryIO, path: str | os.PathLike[str] | None, verify_crc: bool) -> Iterator[bytes]:
     for record in scan_records(handle, verify_crc=verify_crc):
-        if record.problem is not None:
-            raise TFRecordCorruptError(path, record.index, record.offset, record.problem)
-        yield record.payload  # type: ignore[misc]
+        if record.payload is None:
+            raise TFRecordCorruptError(path, record.index, record.offset, record.problem or "unreadable record")
+        yield record.payload
 
 
 def frame_record(data: bytes) -> bytes:
@@ -211,7 +191,7 @@ class TFRecordWriter:
             self.abort()
 
 
-# --------------------------------------------------------------------------- protobuf
+# --------------------------------------------------------------------------- tf.train.Example
 
 Kind = Literal["bytes", "float", "int64"]
 
@@ -226,179 +206,100 @@ class Feature:
 
 FeatureInput = Feature | bytes | str | float | int | Sequence[bytes] | Sequence[str] | Sequence[float] | Sequence[int]
 
-
-def _varint(value: int) -> bytes:
-    if value < 0:
-        value += 1 << 64  # int64 negatives are 10-byte two's complement varints
-    out = bytearray()
-    while True:
-        bits = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(bits | 0x80)
-        else:
-            out.append(bits)
-            return bytes(out)
-
-
-def _len_field(field: int, payload: bytes) -> bytes:
-    return _varint((field << 3) | 2) + _varint(len(payload)) + payload
+#: Largest finite float32. protobuf turns a larger finite double into infinity without a word;
+#: such a value is a bug upstream, so it raises OverflowError instead, as the encoder always has.
+_FLOAT32_MAX = 3.4028234663852886e38
 
 
 def _to_feature(name: str, value: FeatureInput) -> Feature:
     if isinstance(value, Feature):
         return value
-    if isinstance(value, (bytes, bytearray, str, float, int)):
-        value = [value]  # type: ignore[list-item]
-    items = list(value)  # type: ignore[arg-type]
+    items: list[object] = [value] if isinstance(value, (bytes, bytearray, str, float, int)) else list(value)
     if not items:
         raise ValueError(f"feature {name!r}: empty list, use Feature(kind, ()) to give its type")
-    if all(isinstance(v, (bytes, bytearray, str)) for v in items):
-        return Feature(
-            "bytes",
-            tuple(v.encode() if isinstance(v, str) else bytes(v) for v in items),
-        )
-    if all(isinstance(v, int) and not isinstance(v, bool) for v in items):
-        return Feature("int64", tuple(int(v) for v in items))
-    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in items):
-        return Feature("float", tuple(float(v) for v in items))
+    blobs = [v.encode() if isinstance(v, str) else bytes(v) for v in items if isinstance(v, (bytes, bytearray, str))]
+    if len(blobs) == len(items):
+        return Feature("bytes", tuple(blobs))
+    ints = [v for v in items if isinstance(v, int) and not isinstance(v, bool)]
+    if len(ints) == len(items):
+        return Feature("int64", tuple(ints))
+    floats = [float(v) for v in items if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    if len(floats) == len(items):
+        return Feature("float", tuple(floats))
     raise TypeError(f"feature {name!r}: cannot infer bytes/float/int64 from {items[:3]!r}")
 
 
-def _encode_feature(feature: Feature) -> bytes:
-    if feature.kind == "bytes":
-        inner = b"".join(_len_field(1, v) for v in feature.values)  # type: ignore[arg-type]
-        return _len_field(1, inner)
-    if feature.kind == "float":
-        packed = struct.pack(f"<{len(feature.values)}f", *feature.values)
-        return _len_field(2, _len_field(1, packed) if feature.values else b"")
-    if feature.kind == "int64":
-        packed = b"".join(_varint(int(v)) for v in feature.values)
-        return _len_field(3, _len_field(1, packed) if feature.values else b"")
-    raise ValueError(f"unknown feature kind {feature.kind!r}")
+def _check_float32(values: Sequence[float]) -> None:
+    # The fast test passes for every ordinary value; inf and nan are allowed and fall through
+    # to struct, which raises only for finite values that round past the float32 range.
+    if not all(-_FLOAT32_MAX <= v <= _FLOAT32_MAX for v in values):
+        for v in values:
+            struct.pack("<f", v)
 
 
 def encode_example(features: Mapping[str, FeatureInput]) -> bytes:
     """Serialize a ``tf.train.Example``.
 
-    Values: bytes/str (bytes_list), float (float_list, stored as float32), int (int64_list),
-    a list of one of those, or a :class:`Feature`. Keys are written sorted, like TensorFlow's
-    deterministic serialization, so the same features give the same bytes.
+    Values: bytes/str (bytes_list), float (float_list, stored as float32), int (int64_list,
+    which must fit in 64 bits), a list of one of those, or a :class:`Feature`. Keys are written
+    sorted, like TensorFlow's deterministic serialization, so the same features give the same
+    bytes.
     """
-    entries = b""
+    example = tf_example_pb2.Example()
+    entries = example.features.feature
     for key in sorted(features):
         feature = _to_feature(key, features[key])
-        entry = _len_field(1, key.encode()) + _len_field(2, _encode_feature(feature))
-        entries += _len_field(1, entry)
-    return _len_field(1, entries)
-
-
-def _read_varint(buf: bytes, pos: int) -> tuple[int, int]:
-    result = 0
-    shift = 0
-    while True:
-        if pos >= len(buf):
-            raise ValueError("truncated varint")
-        byte = buf[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return result, pos
-        shift += 7
-        if shift > 63:
-            raise ValueError("varint too long")
-
-
-def _fields(buf: bytes) -> Iterator[tuple[int, int, bytes | int]]:
-    """Yield (field number, wire type, value) over a message; skips nothing silently."""
-    pos = 0
-    while pos < len(buf):
-        key, pos = _read_varint(buf, pos)
-        field, wire = key >> 3, key & 7
-        if wire == 0:
-            value, pos = _read_varint(buf, pos)
-            yield field, wire, value
-        elif wire == 2:
-            length, pos = _read_varint(buf, pos)
-            if pos + length > len(buf):
-                raise ValueError("truncated length-delimited field")
-            yield field, wire, buf[pos : pos + length]
-            pos += length
-        elif wire == 5:
-            if pos + 4 > len(buf):
-                raise ValueError("truncated fixed32 field")
-            yield field, wire, buf[pos : pos + 4]
-            pos += 4
-        elif wire == 1:
-            if pos + 8 > len(buf):
-                raise ValueError("truncated fixed64 field")
-            yield field, wire, buf[pos : pos + 8]
-            pos += 8
+        entry = entries.add()
+        entry.key = key  # faster than add(key=key), which goes through keyword parsing
+        slot = entry.value
+        # The kind says which tuple type the values are; protobuf itself raises TypeError on a
+        # value of another type. An empty list is marked present, so it keeps its kind on the wire.
+        if feature.kind == "bytes":
+            slot.bytes_list.value.extend(cast("tuple[bytes, ...]", feature.values))
+            if not feature.values:
+                slot.bytes_list.SetInParent()
+        elif feature.kind == "float":
+            floats = cast("tuple[float, ...]", feature.values)
+            _check_float32(floats)
+            slot.float_list.value.extend(floats)
+            if not floats:
+                slot.float_list.SetInParent()
+        elif feature.kind == "int64":
+            slot.int64_list.value.extend(cast("tuple[int, ...]", feature.values))
+            if not feature.values:
+                slot.int64_list.SetInParent()
         else:
-            raise ValueError(f"unsupported wire type {wire}")
-
-
-def _signed64(value: int) -> int:
-    return value - (1 << 64) if value >= 1 << 63 else value
-
-
-def _decode_feature(buf: bytes) -> Feature:
-    kind: Kind | None = None
-    values: list = []
-    for field, wire, payload in _fields(buf):
-        if field == 1 and wire == 2:
-            kind = "bytes"
-            values = [bytes(v) for f, w, v in _fields(payload) if f == 1 and w == 2]  # type: ignore[arg-type]
-        elif field == 2 and wire == 2:
-            kind = "float"
-            values = []
-            for f, w, v in _fields(payload):  # type: ignore[arg-type]
-                if f != 1:
-                    continue
-                if w == 2:  # packed
-                    values.extend(struct.unpack(f"<{len(v) // 4}f", v))  # type: ignore[arg-type]
-                elif w == 5:
-                    values.append(struct.unpack("<f", v)[0])  # type: ignore[arg-type]
-        elif field == 3 and wire == 2:
-            kind = "int64"
-            values = []
-            for f, w, v in _fields(payload):  # type: ignore[arg-type]
-                if f != 1:
-                    continue
-                if w == 2:  # packed
-                    pos = 0
-                    while pos < len(v):  # type: ignore[arg-type]
-                        raw, pos = _read_varint(v, pos)  # type: ignore[arg-type]
-                        values.append(_signed64(raw))
-                elif w == 0:
-                    values.append(_signed64(v))  # type: ignore[arg-type]
-    if kind is None:
-        raise ValueError("feature has no bytes_list, float_list or int64_list")
-    return Feature(kind, tuple(values))
+            raise ValueError(f"unknown feature kind {feature.kind!r}")
+    if not features:  # an Example without features still carries its empty features message
+        example.features.SetInParent()
+    return example.SerializeToString()
 
 
 def decode_example(data: bytes) -> dict[str, Feature]:
-    """Parse a serialized ``tf.train.Example`` into ``{key: Feature}``.
+    """Parse a serialized ``tf.train.Example`` into ``{key: Feature}``, in the file's order.
 
     Raises ``ValueError`` for bytes that are not a well-formed Example.
     """
+    example = tf_example_pb2.Example()
+    try:
+        example.ParseFromString(data)
+    except DecodeError as exc:
+        raise ValueError(str(exc)) from exc
     out: dict[str, Feature] = {}
-    for field, wire, features in _fields(data):
-        if field != 1 or wire != 2:
-            continue
-        for f, w, entry in _fields(features):  # type: ignore[arg-type]
-            if f != 1 or w != 2:
-                continue
-            key: str | None = None
-            feature = Feature("bytes", ())
-            for ef, ew, ev in _fields(entry):  # type: ignore[arg-type]
-                if ef == 1 and ew == 2:
-                    key = bytes(ev).decode()  # type: ignore[arg-type]
-                elif ef == 2 and ew == 2:
-                    feature = _decode_feature(ev)  # type: ignore[arg-type]
-            if key is None:
-                raise ValueError("feature map entry without a key")
-            out[key] = feature
+    for entry in example.features.feature:
+        if not entry.HasField("key"):
+            raise ValueError("feature map entry without a key")
+        feature = entry.value
+        kind = feature.WhichOneof("kind")
+        # A key seen twice keeps its last value, as a protobuf map does.
+        if kind == "bytes_list":
+            out[entry.key] = Feature("bytes", tuple(feature.bytes_list.value))
+        elif kind == "float_list":
+            out[entry.key] = Feature("float", tuple(feature.float_list.value))
+        elif kind == "int64_list":
+            out[entry.key] = Feature("int64", tuple(feature.int64_list.value))
+        else:
+            raise ValueError(f"feature {entry.key!r} has no bytes_list, float_list or int64_list")
     return out
 
 
@@ -412,14 +313,3 @@ def iter_examples(path: str | os.PathLike[str], *, verify_crc: bool = True) -> I
         except ValueError as exc:
             raise TFRecordCorruptError(path, index, offset, f"bad tf.train.Example: {exc}") from exc
         offset += 16 + len(data)
-
-
-def write_examples(
-    path: str | os.PathLike[str],
-    examples: Iterator[Mapping[str, FeatureInput]] | Sequence[Mapping[str, FeatureInput]],
-) -> int:
-    """Write all ``examples`` to ``path``; returns the number written."""
-    with TFRecordWriter(path) as writer:
-        for example in examples:
-            writer.write_example(example)
-        return writer.count

@@ -1,0 +1,1 @@
+"""Generated protobuf modules; the .proto files beside them say how to regenerate."""
