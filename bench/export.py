@@ -52,8 +52,8 @@ def prepare(n_items: int) -> None:
 
     from aggregation.models import ItemAggregate
     from aggregation.services.aggregates import campaign_aggregation_settings, settings_fingerprint
-    from aggregation.services.heatmaps import encode_png
     from annotation.models import Campaign, Item
+    from modeling.heatmaps import encode_png
     from modeling.text import split_prompt_words
 
     call_command("migrate", verbosity=0)
