@@ -134,6 +134,25 @@ _T5_BASE = {
     "dropout_rate": 0.1,
 }
 
+def _t5_base_config(*, name: str, image_size: int, vit: dict[str, Any], vit_pretrained: str) -> RAHFConfig:
+    """A ViT/16 at ``image_size`` with T5-base and the paper's heads: base and large differ
+    only in the ViT."""
+    return RAHFConfig(
+        name=name,
+        image_size=image_size,
+        patch_size=16,
+        heatmap_size=image_size,
+        vit=vit,
+        t5=_T5_BASE,
+        vit_pretrained=vit_pretrained,
+        t5_pretrained="google-t5/t5-base",
+        heatmap_width=384,
+        heatmap_min_width=32,
+        score_channels=(384, 128, 64, 16),
+        score_mlp=256,
+    )
+
+
 _NAMED: dict[str, RAHFConfig] = {
     # Seconds on a CPU: tests and the synthetic benchmark.
     "tiny": RAHFConfig(
@@ -168,44 +187,18 @@ _NAMED: dict[str, RAHFConfig] = {
         max_target_tokens=128,
     ),
     # The paper's notes: ViT-B/16 at 224 + T5-base.
-    "base": RAHFConfig(
+    "base": _t5_base_config(
         name="base",
         image_size=224,
-        patch_size=16,
-        heatmap_size=224,
-        vit={
-            "hidden_size": 768,
-            "num_hidden_layers": 12,
-            "num_attention_heads": 12,
-            "intermediate_size": 3072,
-        },
-        t5=_T5_BASE,
+        vit={"hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12, "intermediate_size": 3072},
         vit_pretrained="google/vit-base-patch16-224-in21k",
-        t5_pretrained="google-t5/t5-base",
-        heatmap_width=384,
-        heatmap_min_width=32,
-        score_channels=(384, 128, 64, 16),
-        score_mlp=256,
     ),
     # The first author's reproduction: ViT-L/16 at 384 (24 x 24 grid) + T5-base.
-    "large": RAHFConfig(
+    "large": _t5_base_config(
         name="large",
         image_size=384,
-        patch_size=16,
-        heatmap_size=384,
-        vit={
-            "hidden_size": 1024,
-            "num_hidden_layers": 24,
-            "num_attention_heads": 16,
-            "intermediate_size": 4096,
-        },
-        t5=_T5_BASE,
+        vit={"hidden_size": 1024, "num_hidden_layers": 24, "num_attention_heads": 16, "intermediate_size": 4096},
         vit_pretrained="google/vit-large-patch16-384",
-        t5_pretrained="google-t5/t5-base",
-        heatmap_width=384,
-        heatmap_min_width=32,
-        score_channels=(384, 128, 64, 16),
-        score_mlp=256,
     ),
 }
 
