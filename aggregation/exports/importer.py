@@ -9,9 +9,7 @@ ever half-written.
 
 from __future__ import annotations
 
-import csv
-import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +20,7 @@ from django.db import transaction
 from annotation.models import Campaign, Split
 from annotation.services import ItemInput, item_create, item_mark_labelled
 from modeling.data.release import RichHFRecord
+from modeling.data.tables import TableError, read_table_rows
 from modeling.data.tfrecord import decode_example, scan_records
 from modeling.heatmaps import decode_heatmap_png, encode_png
 from modeling.protocol import MAP_KINDS, RELEASE_MAP_NAMES
@@ -52,53 +51,22 @@ def load_prompts(path: Path) -> dict[str, str]:
     and as the base name without extension, so either form matches a record's filename."""
     if not path.is_file():
         raise PromptsError(f"{path}: no such prompts file")
-    suffix = path.suffix.lower()
-    rows: Iterator[tuple[str, dict]]
-    if suffix == ".csv":
-
-        def csv_rows():
-            with path.open(encoding="utf-8", newline="") as handle:
-                reader = csv.DictReader(handle)
-                for row in reader:
-                    yield f"{path}:{reader.line_num}", row
-
-        rows = csv_rows()
-    elif suffix == ".jsonl":
-
-        def jsonl_rows():
-            with path.open(encoding="utf-8") as handle:
-                for line_no, line in enumerate(handle, start=1):
-                    if not line.strip():
-                        continue
-                    try:
-                        row = json.loads(line)
-                    except json.JSONDecodeError as exc:
-                        raise PromptsError(f"{path}:{line_no}: not valid JSON ({exc.msg})") from exc
-                    yield f"{path}:{line_no}", row
-
-        rows = jsonl_rows()
-    elif suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        def parquet_rows():
-            table = pq.ParquetFile(path)
-            index = 0
-            for batch in table.iter_batches(batch_size=4096):
-                for row in batch.to_pylist():
-                    index += 1
-                    yield f"{path}#row{index}", row
-
-        rows = parquet_rows()
-    else:
-        raise PromptsError(f"{path}: prompts must be a .csv, .jsonl or .parquet file")
     prompts: dict[str, str] = {}
-    for where, row in rows:
-        key = str(row.get("filename") or row.get("file_name") or row.get("id") or row.get("image_id") or "").strip()
-        caption = row.get("caption") or row.get("prompt")
-        if not key or caption is None:
-            raise PromptsError(f"{where}: needs a filename (or id) and a caption (or prompt)")
-        prompts[key] = str(caption)
-        prompts.setdefault(Path(key).stem, str(caption))
+    try:
+        for row in read_table_rows(path):
+            if row.error:
+                raise PromptsError(f"{row.where}: {row.error}")
+            fields = row.fields
+            key = str(
+                fields.get("filename") or fields.get("file_name") or fields.get("id") or fields.get("image_id") or ""
+            ).strip()
+            caption = fields.get("caption") or fields.get("prompt")
+            if not key or caption is None:
+                raise PromptsError(f"{row.where}: needs a filename (or id) and a caption (or prompt)")
+            prompts[key] = str(caption)
+            prompts.setdefault(Path(key).stem, str(caption))
+    except TableError as exc:
+        raise PromptsError(str(exc)) from exc
     return prompts
 
 

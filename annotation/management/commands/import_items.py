@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +11,7 @@ from tqdm import tqdm
 
 from annotation.models import Campaign, Split
 from annotation.services import ItemInput, item_create
+from modeling.data.tables import TableError, read_table_rows
 from richhf_site.errors import ApplicationError
 
 IMAGE_KEYS = ("image", "file_name", "filename", "path")
@@ -27,28 +26,11 @@ class Row:
 
 def read_manifest(path: Path) -> Iterator[Row | tuple[int, str]]:
     """Yields rows, or (line, error) for a line that cannot be parsed."""
-    if path.suffix.lower() == ".jsonl":
-        with path.open(encoding="utf-8") as fh:
-            for line_no, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    yield line_no, f"not valid JSON ({exc.msg})"
-                    continue
-                if not isinstance(record, dict):
-                    yield line_no, "expected a JSON object"
-                    continue
-                yield Row(line_no, record)
-    elif path.suffix.lower() == ".csv":
-        with path.open(encoding="utf-8", newline="") as fh:
-            reader = csv.DictReader(fh)
-            for record in reader:
-                # reader.line_num is the physical line of the record's end (1 = header).
-                yield Row(reader.line_num, {k: v for k, v in record.items() if k is not None})
-    else:
-        raise CommandError(f"{path}: the manifest must be a .jsonl or .csv file")
+    try:
+        for row in read_table_rows(path, suffixes=(".jsonl", ".csv")):
+            yield (row.line, row.error) if row.error else Row(row.line, row.fields)
+    except TableError as exc:
+        raise CommandError(str(exc)) from exc
 
 
 def _first(fields: dict, keys: tuple[str, ...]) -> str:
