@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.db.models import Manager
@@ -74,7 +74,7 @@ class AssignmentListOutput(serializers.ListSerializer):
     def to_representation(self, data: Any) -> list[dict[str, Any]]:
         assignments = list(data.all() if isinstance(data, Manager) else data)
         if LEASE_PAYLOADS not in self.context:
-            self.context.update(lease_payload_context(assignments))
+            cast(dict[str, Any], self.context).update(lease_payload_context(assignments))
         return super().to_representation(assignments)
 
 
@@ -102,7 +102,7 @@ class AssignmentOutput(serializers.Serializer):
 
     def to_representation(self, instance: Assignment) -> dict[str, Any]:
         if LEASE_PAYLOADS not in self.context:
-            self.context.update(lease_payload_context([instance]))
+            cast(dict[str, Any], self.context).update(lease_payload_context([instance]))
         return super().to_representation(instance)
 
 

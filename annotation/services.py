@@ -127,14 +127,14 @@ def item_create(*, campaign: Campaign, data: ItemInput) -> tuple[Item, bool]:
         with transaction.atomic():
             item.save()
     except IntegrityError:
-        item.image.storage.delete(item.image.name)
+        item.image.delete(save=False)
         # Lost a race with a concurrent import of the same bytes: that row wins.
         winner = Item.objects.filter(campaign=campaign, content_hash=content_hash).first()
         if winner is None:
             raise
         return winner, False
     except BaseException:
-        item.image.storage.delete(item.image.name)
+        item.image.delete(save=False)
         raise
     return item, True
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 from safetensors.torch import load_model, save_model
+from torch import nn
 
 from modeling.config import RAHFConfig
 from modeling.model import RAHFModel
@@ -26,7 +27,7 @@ METRICS = "metrics.json"
 
 def save_checkpoint(
     directory: str | os.PathLike[str],
-    model: RAHFModel,
+    model: RAHFModel | nn.parallel.DistributedDataParallel,
     tokenizer: Any,
     *,
     metadata: dict[str, Any] | None = None,
@@ -38,7 +39,7 @@ def save_checkpoint(
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    module = model.module if hasattr(model, "module") else model  # unwrap DDP
+    module: RAHFModel = model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
     save_model(module, str(directory / WEIGHTS))
     module.config.save(directory / CONFIG)
     tokenizer.save_pretrained(str(directory / TOKENIZER_DIR))

@@ -482,7 +482,7 @@ class EvaluationReport:
         return asdict(self) | {"combined": self.combined()}
 
 
-def evaluate_scores(preds: Sequence[float], truths: Sequence[float]) -> ScoreMetrics:
+def evaluate_scores(preds: Sequence[float] | np.ndarray, truths: Sequence[float] | np.ndarray) -> ScoreMetrics:
     """PLCC and SRCC of one score type."""
     p, t = _vector(preds), _vector(truths)
     if p.shape != t.shape:

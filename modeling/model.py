@@ -52,6 +52,7 @@ class HeatmapHead(nn.Module):
         final = nn.Conv2d(channels, 1, 3, padding=1)
         # Most ground-truth pixels are 0: start near a small prior instead of 0.5, and use
         # GELU (not ReLU) so a head pushed towards "all zero" early cannot die.
+        assert final.bias is not None  # Conv2d's default bias=True
         nn.init.constant_(final.bias, -3.0)
         layers.append(final)
         self.net = nn.Sequential(*layers)

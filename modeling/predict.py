@@ -13,36 +13,31 @@ misaligned words, heatmap files) and ``OUT/heatmaps/<stem>_<task>.png`` (8-bit g
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
 
+from modeling.data.tables import read_table_rows
 from modeling.heatmaps import encode_heatmap_png, heatmap_from_png
 from modeling.uses import Candidate, inpainting_mask, select_finetuning_data
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
 
 
-def _read_rows(path: Path) -> list[dict[str, str]]:
+def _read_rows(path: Path) -> list[dict[str, Any]]:
     """Rows of a .jsonl or .csv file; errors name the file and line."""
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file")
-    if path.suffix == ".csv":
-        with open(path, encoding="utf-8", newline="") as handle:
-            return list(csv.DictReader(handle))
     rows = []
-    with open(path, encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise ValueError(f"{path}:{line_no}: not JSON: {exc}") from exc
+    for row in read_table_rows(path, suffixes=(".jsonl", ".csv")):
+        if row.error:
+            raise ValueError(f"{row.where}: {row.error}")
+        rows.append(row.fields)
     return rows
 
 

@@ -67,7 +67,7 @@ class RAHFProcessor:
     def image_tensor(self, image: ImageInput) -> torch.Tensor:
         """(3, S, S) float tensor, resized (bicubic) and normalised with the config's mean/std."""
         pil = load_image(image).resize((self.config.image_size, self.config.image_size), Image.Resampling.BICUBIC)
-        array = np.asarray(pil, dtype=np.float32) / 255.0
+        array: np.ndarray = np.asarray(pil, dtype=np.float32) / 255.0
         array = (array - np.asarray(self.config.image_mean, dtype=np.float32)) / np.asarray(
             self.config.image_std, dtype=np.float32
         )

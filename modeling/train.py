@@ -32,7 +32,7 @@ from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 from tqdm import tqdm
 
 from modeling.checkpoint import load_checkpoint, save_checkpoint
-from modeling.config import CONFIG_NAMES, get_config
+from modeling.config import CONFIG_NAMES, Variant, get_config
 from modeling.data.dataset import RichHFDataset, Sample, load_split, make_collate
 from modeling.evaluate import evaluate_predictions, predict_samples
 from modeling.metrics import format_report
@@ -97,7 +97,7 @@ class TrainConfig:
     data: Path  # export folder with train/dev splits
     out: Path  # run folder (last/, best/, log.jsonl)
     config_name: str = "tiny"  # one of modeling.config.CONFIG_NAMES
-    variant: str = "multihead"
+    variant: Variant = "multihead"
     pretrained: bool = False  # load the config's ViT/T5 weights (hub id or path)
     vit: str | None = None  # ViT weights name or path (implies pretrained for the ViT)
     t5: str | None = None  # T5 weights name or path (implies pretrained for T5)
@@ -251,7 +251,8 @@ def train(config: TrainConfig) -> dict[str, Any]:
         model = RAHFModel(model_config, vocab_size=len(tokenizer), pretrained=pretrained).to(device)
         processor = RAHFProcessor(model_config, tokenizer)
 
-    decay, no_decay = [], []
+    decay: list[torch.nn.Parameter] = []
+    no_decay: list[torch.nn.Parameter] = []
     for name, param in model.named_parameters():
         (no_decay if param.ndim < 2 or "norm" in name.lower() else decay).append(param)
     optimizer = torch.optim.AdamW(

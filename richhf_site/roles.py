@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group
+from typing import Any
+
+from django.contrib.auth.models import Group
 
 RATER = "rater"
 LEAD = "lead"
@@ -10,7 +12,8 @@ ADMIN = "admin"
 ALL_ROLES = (RATER, LEAD, ADMIN)
 
 
-def user_roles(user: AbstractBaseUser | AnonymousUser) -> set[str]:
+def user_roles(user: Any) -> set[str]:
+    """The user's roles, cached on the user object for the rest of the request."""
     if not user.is_authenticated:
         return set()
     cached = getattr(user, "_richhf_roles", None)

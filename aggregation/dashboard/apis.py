@@ -119,7 +119,7 @@ def _csv_rows(payload: dict, table: str) -> tuple[list[str], list[list]]:
         ]
         return head, rows
     if table == "summary":
-        rows: list[list] = [["progress", k, v] for k, v in payload["progress"].items() if k != "per_day"]
+        rows = [["progress", k, v] for k, v in payload["progress"].items() if k != "per_day"]
         for s in SCORE_NAMES:
             block = payload["scores"][s]
             md = block["maxdiff"]

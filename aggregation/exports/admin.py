@@ -1,8 +1,13 @@
+from collections.abc import Callable
+
 from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
 from annotation.admin import CampaignAdmin
+from annotation.models import Campaign
 
 from . import services
 from .models import ExportJob, ImportedLabel
@@ -45,8 +50,9 @@ class ImportedLabelAdmin(admin.ModelAdmin):
     search_fields = ["filename"]
 
 
-def _export_action(fmt: str):
-    def action(modeladmin, request, queryset):
+def _export_action(fmt: str) -> Callable[[admin.ModelAdmin, HttpRequest, QuerySet[Campaign]], None]:
+    @admin.action(description=f"Export as {fmt} (background job)")
+    def action(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
         for campaign in queryset:
             job = services.export_job_create(campaign=campaign, fmt=fmt, requested_by=request.user)
             url = reverse("admin:exports_exportjob_change", args=[job.pk])
@@ -56,8 +62,10 @@ def _export_action(fmt: str):
             )
 
     action.__name__ = f"export_{fmt}"
-    action.short_description = f"Export as {fmt} (background job)"
     return action
 
 
-CampaignAdmin.actions = [*(CampaignAdmin.actions or []), *(_export_action(f) for f in ("tfrecord", "parquet", "jsonl"))]
+# The campaign admin lives in annotation/, which must not know about exports: this app adds
+# its actions to it.
+_actions = [*(getattr(CampaignAdmin, "actions", None) or []), *(_export_action(f) for f in ("tfrecord", "parquet", "jsonl"))]
+setattr(CampaignAdmin, "actions", _actions)  # noqa: B010 (mypy: a class-level generic attribute)

@@ -87,7 +87,7 @@ class ExportDownloadApi(APIView):
     def get(self, request, job_id: int):
         job = get_object_or_404(ExportJob, pk=job_id, status=ExportJob.Status.SUCCEEDED)
         response = FileResponse(
-            job.archive.open("rb"), as_attachment=True, filename=job.archive.name.rsplit("/", 1)[-1]
+            job.archive.open("rb"), as_attachment=True, filename=(job.archive.name or "export.zip").rsplit("/", 1)[-1]
         )
         response["X-Checksum-SHA256"] = job.sha256
         return response

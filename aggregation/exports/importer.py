@@ -166,9 +166,9 @@ def _write(campaign: Campaign, checked: _Checked, split: str, source: str) -> bo
             item_mark_labelled(item_id=item.pk)
     except BaseException:
         for field_file in saved:
-            field_file.storage.delete(field_file.name)
+            field_file.delete(save=False)
         if created:
-            item.image.storage.delete(item.image.name)
+            item.image.delete(save=False)
             item.delete()
         raise
     return True
@@ -180,7 +180,7 @@ def import_release(
     tfrecords: list[Path],
     images_dir: Path,
     prompts_path: Path,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> ImportReport:
     prompts = load_prompts(prompts_path)
     images = index_images(images_dir)
@@ -192,7 +192,7 @@ def import_release(
                 where = f"{path}#{record.index}"
                 if progress:
                     progress(1)
-                if record.problem:
+                if record.problem or record.payload is None:
                     rest = "; rest of file ignored" if record.fatal else " (corrupt record skipped)"
                     report.problems.append(f"{where}: {record.problem}{rest}")
                     continue

@@ -23,6 +23,7 @@ import secrets
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -198,8 +199,8 @@ def item_aggregates_recompute(*, item_ids: Sequence[int], force: bool = False) -
     by_item: dict[int, list[Annotation]] = {pk: [] for pk in items}
     for a in Annotation.objects.filter(item_id__in=list(items)).order_by("id"):
         by_item[a.item_id].append(a)
-    existing = {
-        row["item_id"]: row
+    existing: dict[int, dict[str, Any]] = {
+        row["item_id"]: dict(row)
         for row in ItemAggregate.objects.filter(item_id__in=list(items)).values(
             "item_id", "settings_fingerprint", "inputs_digest", "implausibility_map", "misalignment_map"
         )

@@ -128,11 +128,14 @@ class RichHFRecord:
     @classmethod
     def from_release_values(cls, values: Mapping[str, Any]) -> RichHFRecord:
         """The inverse of :meth:`release_values`; ``KeyError`` names a missing feature."""
-        return cls(
-            filename=values["filename"],
+        fields: dict[str, Any] = {
+            "filename": values["filename"],
             **{feature: float(values[feature]) for feature in RELEASE_SCORE_FEATURES},
             **{f"{feature}_png": values[feature] for feature in RELEASE_MAP_FEATURES},
-            prompt_misalignment_label=values["prompt_misalignment_label"],
+            "prompt_misalignment_label": values["prompt_misalignment_label"],
+        }
+        return cls(
+            **fields,
         )
 
 

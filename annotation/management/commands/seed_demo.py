@@ -59,8 +59,8 @@ class Command(BaseCommand):
             )
             users = {}
             for username, password, role in DEMO_USERS:
-                user, created = User.objects.get_or_create(username=username)
-                if created:
+                user, user_created = User.objects.get_or_create(username=username)
+                if user_created:
                     user.set_password(password)
                     user.is_staff = role == ADMIN
                     user.is_superuser = role == ADMIN

@@ -21,7 +21,9 @@ class Command(BaseCommand):
         request = retrain_request(campaign=campaign, reason="manual (command)")
         if not request.started:
             raise CommandError(f"version {request.version.pk} is already {request.version.status} for this campaign")
-        version = retrain_run(version_id=request.version.pk)
+        if retrain_run(version_id=request.version.pk) is None:
+            raise CommandError(f"version {request.version.pk} is already running or finished")
+        version = request.version
         version.refresh_from_db()
         self.stdout.write(
             f"version {version.pk}: {version.status}, dev combined {version.combined_metric}, "
