@@ -1,12 +1,13 @@
 # The two commands of the README: `make demo` and `make test`. Everything they need is
-# installed from here, so a fresh clone on a fresh machine works.
+# installed from here, so a fresh clone on a fresh machine works. The gates `.ci/run` adds
+# (lint, typecheck) and the quick tier (test-fast) are described in docs/development.md.
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install system-deps services lint bench compose-check clean
+.PHONY: demo test test-fast install system-deps services lint format typecheck ci compose-check clean
 
 $(STAMP): requirements.txt requirements-modeling.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,11 +27,34 @@ services:
 demo: install
 	@bash scripts/demo.sh
 
-test: install system-deps services
-	@bash scripts/test.sh
+# Extra pytest arguments for test and test-fast: make test-fast PYTEST_ARGS="-x tests/annotation"
+PYTEST_ARGS ?=
 
+test: install system-deps services
+	@bash scripts/test.sh $(PYTEST_ARGS)
+
+# The tests that need neither a browser nor a Celery worker and are not marked slow; the same
+# database and Redis as `make test`. docker-compose is the one system tool they use.
+test-fast: install services
+	@bash scripts/system-deps.sh docker-compose
+	@bash scripts/test.sh -m "not browser and not worker and not slow" $(PYTEST_ARGS)
+
+# Lint and format check; read-only, like CI. `make format` rewrites files.
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+# mypy with django-stubs; files and strictness are in pyproject.toml ([tool.mypy]).
+typecheck: install
+	$(VENV)/bin/mypy
+
+# What CI runs: lint, types, then the whole suite.
+ci:
+	@bash .ci/run
 
 compose-check: system-deps
 	docker-compose -f docker-compose.yml config -q

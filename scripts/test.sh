@@ -17,6 +17,9 @@ for db in $(psql -h 127.0.0.1 -U postgres -Atc "SELECT datname FROM pg_database 
   kill -0 "$pid" 2>/dev/null || dropdb -h 127.0.0.1 -U postgres --if-exists "$db" || true
 done
 .venv/bin/python manage.py check --fail-level WARNING
-.venv/bin/python manage.py makemigrations --check --dry-run >/dev/null || {
+# The history check needs DATABASE_URL's own database, which test runs never create (they use
+# test_richhf_<pid>); models against migration files is what matters here.
+.venv/bin/python -W "ignore:Got an error checking a consistent migration history:RuntimeWarning" \
+  manage.py makemigrations --check --dry-run >/dev/null || {
   echo "ERROR: models and migrations disagree (run manage.py makemigrations)" >&2; exit 1; }
 exec .venv/bin/python -m pytest "$@"

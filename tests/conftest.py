@@ -39,6 +39,22 @@ CHROMIUM_ARGS = [
 ]
 
 
+# Fixtures that start a real Celery worker or drive Chromium. `make test-fast` deselects the
+# `worker` and `browser` markers, so a test that reaches one of these fixtures (directly or
+# through another fixture) gets the marker here even when its module forgot to declare it.
+WORKER_FIXTURES = frozenset({"celery_worker_proc"})
+BROWSER_FIXTURES = frozenset({"page", "context", "new_context", "browser", "launch_browser", "browser_type"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if fixtures & WORKER_FIXTURES and item.get_closest_marker("worker") is None:
+            item.add_marker(pytest.mark.worker)
+        if fixtures & BROWSER_FIXTURES and item.get_closest_marker("browser") is None:
+            item.add_marker(pytest.mark.browser)
+
+
 def pytest_sessionstart(session):
     engine = settings.DATABASES["default"]["ENGINE"]
     if os.environ.get("CI", "").lower() == "true" and "postgresql" not in engine:
