@@ -30,8 +30,15 @@ class CampaignOutput(serializers.ModelSerializer):
     class Meta:
         model = Campaign
         fields = [
-            "id", "name", "description", "raters_per_item", "radius_fraction",
-            "heatmap_width", "heatmap_height", "lease_minutes", "show_suggestions",
+            "id",
+            "name",
+            "description",
+            "raters_per_item",
+            "radius_fraction",
+            "heatmap_width",
+            "heatmap_height",
+            "lease_minutes",
+            "show_suggestions",
         ]
 
 
@@ -205,7 +212,9 @@ class PointField(serializers.ListField):
     """A point [x, y] normalised to the original image: both coordinates inside [0, 1]."""
 
     def __init__(self, **kwargs):
-        super().__init__(child=serializers.FloatField(min_value=0.0, max_value=1.0), min_length=2, max_length=2, **kwargs)
+        super().__init__(
+            child=serializers.FloatField(min_value=0.0, max_value=1.0), min_length=2, max_length=2, **kwargs
+        )
 
 
 class ScoresInput(serializers.Serializer):
@@ -246,7 +255,6 @@ class SubmitApi(APIView):
     @extend_schema(request=SubmitInput, responses={200: SubmitOutput, 201: SubmitOutput})
     def post(self, request, assignment_id: int):
         if not isinstance(request.data, dict):
-
             raise ApplicationError("The body must be a JSON object.", field="non_field_errors")
         serializer = SubmitInput(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -300,7 +308,6 @@ class MyAssignmentListApi(APIView):
         campaign = request.query_params.get("campaign")
         if campaign:
             if not campaign.isdigit():
-
                 raise ApplicationError("campaign must be a campaign id", field="campaign")
             qs = qs.filter(item__campaign_id=int(campaign))
         paginator = self.Pagination()
@@ -322,7 +329,6 @@ class ItemImageApi(APIView):
     def get(self, request, item_id: int):
         item = selectors.item_visible_to(user=request.user, item_id=item_id)
         if item is None:
-
             raise ApplicationError("No such item among yours.", status_code=404)
         response = FileResponse(item.image.open("rb"))
         # Images never change (content-addressed), but they are private to the rater.
@@ -339,4 +345,6 @@ class CampaignProgressApi(APIView):
             campaign = get_object_or_404(Campaign, pk=campaign_id)
             return Response({"campaign": campaign.pk, **vars(selectors.campaign_progress(campaign=campaign))})
         campaign = _rater_campaign(request, campaign_id)
-        return Response({"campaign": campaign.pk, **vars(selectors.rater_progress(campaign=campaign, rater=request.user))})
+        return Response(
+            {"campaign": campaign.pk, **vars(selectors.rater_progress(campaign=campaign, rater=request.user))}
+        )

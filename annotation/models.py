@@ -124,7 +124,9 @@ class Assignment(models.Model):
         constraints = [
             # A rater never holds two assignments for the same item, whatever their states.
             models.UniqueConstraint(fields=["item", "rater"], name="assignment_one_per_item_and_rater"),
-            models.CheckConstraint(condition=Q(expires_at__gte=models.F("leased_at")), name="assignment_expiry_after_lease"),
+            models.CheckConstraint(
+                condition=Q(expires_at__gte=models.F("leased_at")), name="assignment_expiry_after_lease"
+            ),
         ]
         indexes = [
             models.Index(fields=["item", "state", "expires_at"], name="assignment_item_state_idx"),

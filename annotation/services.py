@@ -181,7 +181,9 @@ def _queue_candidates(*, campaign: Campaign, rater, now) -> list:
     live_leases = Assignment.objects.filter(item__campaign=campaign, state=AssignmentState.LEASED, expires_at__gt=now)
     leased_ids = set(live_leases.values_list("item_id", flat=True))
     partly_done_ids = set(
-        Item.objects.filter(campaign=campaign, completed_at__isnull=True, n_submitted__gt=0).values_list("pk", flat=True)
+        Item.objects.filter(campaign=campaign, completed_at__isnull=True, n_submitted__gt=0).values_list(
+            "pk", flat=True
+        )
     )
     n_active = (
         Assignment.objects.filter(item=OuterRef("pk"))
@@ -212,7 +214,10 @@ def _lease_one(*, rater, campaign: Campaign, now) -> Assignment | None:
                 break
             if _count_active(item_id=item.pk, now=now) < campaign.raters_per_item + item.extra_raters:
                 return Assignment.objects.create(
-                    item=item, rater=rater, state=AssignmentState.LEASED, leased_at=now,
+                    item=item,
+                    rater=rater,
+                    state=AssignmentState.LEASED,
+                    leased_at=now,
                     expires_at=_lease_expiry(campaign, now),
                 )
             tried.append(item.pk)
@@ -253,7 +258,10 @@ def assignment_next(*, rater, campaign: Campaign, now=None, lookahead: int = 0) 
 
 def _get_own_assignment_locked(*, assignment_id: int, rater) -> Assignment:
     assignment = (
-        Assignment.objects.select_for_update(of=("self",)).select_related("item", "item__campaign").filter(pk=assignment_id).first()
+        Assignment.objects.select_for_update(of=("self",))
+        .select_related("item", "item__campaign")
+        .filter(pk=assignment_id)
+        .first()
     )
     # Someone else's assignment is reported exactly like a missing one: no existence leak.
     if assignment is None or assignment.rater_id != rater.pk:

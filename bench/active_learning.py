@@ -50,8 +50,17 @@ def train_on(samples, dev, work: Path, *, steps: int, batch: int, seed: int) -> 
     write_parquet(data / "dev.parquet", dev[:1])  # the CLI needs a dev split; scored below
     out = work / "run"
     config = TrainConfig(
-        data=data, out=out, config_name="tiny", max_steps=steps, batch_size=batch, epochs=1, seed=seed,
-        progress=False, lr=1e-3, min_lr=1e-4, device="cpu",
+        data=data,
+        out=out,
+        config_name="tiny",
+        max_steps=steps,
+        batch_size=batch,
+        epochs=1,
+        seed=seed,
+        progress=False,
+        lr=1e-3,
+        min_lr=1e-4,
+        device="cpu",
     )
     import contextlib
     import io

@@ -176,10 +176,18 @@ def db_stages(items: list[dict], n_base: int, batch: int, workers: int) -> None:
         t0 = time.perf_counter()
         words = ["a", "red", "cat", "on", "a", "blue", "sofa"]
         rows = [
-            Item(campaign=campaign, image=f"bench/{i}.png", width=it["size"][0], height=it["size"][1],
-                 prompt=" ".join(words), words=words, content_hash=f"{name}-{i}", completed_at=now)
+            Item(
+                campaign=campaign,
+                image=f"bench/{i}.png",
+                width=it["size"][0],
+                height=it["size"][1],
+                prompt=" ".join(words),
+                words=words,
+                content_hash=f"{name}-{i}",
+                completed_at=now,
+            )
             for i, it in enumerate(items)
-        ]  # fmt: skip
+        ]
         db_items = Item.objects.bulk_create(rows, batch_size=2000)
         assignments = Assignment.objects.bulk_create(
             [
@@ -195,17 +203,21 @@ def db_stages(items: list[dict], n_base: int, batch: int, workers: int) -> None:
         Annotation.objects.bulk_create(
             [
                 Annotation(
-                    assignment=a, item=a.item, rater=a.rater,
+                    assignment=a,
+                    item=a.item,
+                    rater=a.rater,
                     implausible_points=items[n // 3]["implausible"][n % 3],
                     misaligned_points=items[n // 3]["misaligned"][n % 3],
                     misaligned_words=sorted(set(rng.integers(0, 7, int(rng.integers(0, 3))).tolist())),
-                    plausibility=int(rng.integers(1, 6)), alignment=int(rng.integers(1, 6)),
-                    aesthetics=int(rng.integers(1, 6)), overall=int(rng.integers(1, 6)),
+                    plausibility=int(rng.integers(1, 6)),
+                    alignment=int(rng.integers(1, 6)),
+                    aesthetics=int(rng.integers(1, 6)),
+                    overall=int(rng.integers(1, 6)),
                 )
                 for n, a in enumerate(assignments)
             ],
             batch_size=2000,
-        )  # fmt: skip
+        )
         print(
             f"{'(set-up)':<22} {len(db_items)} items, {len(assignments)} annotations in {time.perf_counter() - t0:.1f} s"
         )

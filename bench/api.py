@@ -57,7 +57,10 @@ def prepare(n_items: int, n_raters: int, var_dir: Path) -> tuple[int, list[str]]
     for i in range(n_items):
         buf = io.BytesIO()
         Image.new("RGB", (8, 8), (i % 256, (i // 256) % 256, (i // 65536) % 256)).save(buf, format="PNG")
-        item_create(campaign=campaign, data=ItemInput(image_bytes=buf.getvalue(), filename=f"{i}.png", prompt=f"a red cube number {i} on a table"))
+        item_create(
+            campaign=campaign,
+            data=ItemInput(image_bytes=buf.getvalue(), filename=f"{i}.png", prompt=f"a red cube number {i} on a table"),
+        )
     User = get_user_model()
     tokens = []
     for i in range(n_raters):
@@ -150,12 +153,30 @@ def main() -> None:
     # Completed items enqueue aggregation on Redis, as in production (nothing consumes it here).
     broker = "redis://127.0.0.1:6379/14"
     subprocess.run(["redis-cli", "-u", broker, "flushdb"], check=True, capture_output=True)
-    env = {**os.environ, "DATABASE_URL": DB_URL, "RICHHF_VAR_DIR": str(var_dir), "DATABASE_CONN_MAX_AGE": "60",
-           "CELERY_BROKER_URL": broker}
+    env = {
+        **os.environ,
+        "DATABASE_URL": DB_URL,
+        "RICHHF_VAR_DIR": str(var_dir),
+        "DATABASE_CONN_MAX_AGE": "60",
+        "CELERY_BROKER_URL": broker,
+    }
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "richhf_site.wsgi:application", "--bind", f"127.0.0.1:{args.port}",
-         "--workers", str(args.server_workers), "--threads", str(args.server_threads), "--log-level", "warning"],
-        cwd=ROOT, env=env,
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "richhf_site.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{args.port}",
+            "--workers",
+            str(args.server_workers),
+            "--threads",
+            str(args.server_threads),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
     )
     base = f"http://127.0.0.1:{args.port}"
     try:
@@ -168,7 +189,9 @@ def main() -> None:
                 if time.time() > deadline:
                     raise
                 time.sleep(0.5)
-        print(f"server: gunicorn {args.server_workers} workers x {args.server_threads} threads; {args.duration:.0f} s per cell\n")
+        print(
+            f"server: gunicorn {args.server_workers} workers x {args.server_threads} threads; {args.duration:.0f} s per cell\n"
+        )
         header = f"{'raters':>6} | {'trivial req/s':>13} | {'annot req/s':>11} | {'ratio':>5} | {'annotations/s':>13} | {'next p50/p99 ms':>15} | {'submit p50/p99 ms':>17} | {'me p50/p99 ms':>13} | errors"
         print(header)
         print("-" * len(header))

@@ -64,30 +64,56 @@ def main() -> None:
     words = "a photo of a red car parked next to a tall tree".split()
     print(f"creating {args.items} items x 3 raters...", flush=True)
     items = Item.objects.bulk_create(
-        (Item(campaign=campaign, image=f"items/x/{i}.png", width=512, height=512, prompt=" ".join(words), words=words,
-              content_hash=f"{i:064x}", completed_at=now, n_submitted=3) for i in range(args.items)),
+        (
+            Item(
+                campaign=campaign,
+                image=f"items/x/{i}.png",
+                width=512,
+                height=512,
+                prompt=" ".join(words),
+                words=words,
+                content_hash=f"{i:064x}",
+                completed_at=now,
+                n_submitted=3,
+            )
+            for i in range(args.items)
+        ),
         batch_size=5000,
-    )  # fmt: skip
+    )
     pairs = [(item, r) for item in items for r in rng.sample(raters, 3)]
     assignments = Assignment.objects.bulk_create(
-        (Assignment(item=item, rater=r, state=AssignmentState.SUBMITTED, leased_at=now, expires_at=now, finished_at=now)
-         for item, r in pairs),
+        (
+            Assignment(
+                item=item, rater=r, state=AssignmentState.SUBMITTED, leased_at=now, expires_at=now, finished_at=now
+            )
+            for item, r in pairs
+        ),
         batch_size=5000,
-    )  # fmt: skip
+    )
     truth = {item.pk: rng.randint(1, 5) for item in items}
 
     def score(pk: int) -> int:
         return min(5, max(1, truth[pk] + rng.choice((-1, 0, 0, 1))))
 
     Annotation.objects.bulk_create(
-        (Annotation(assignment=a, item_id=a.item_id, rater_id=a.rater_id,
-                    implausible_points=[[rng.random(), rng.random()]] if rng.random() < 0.5 else [],
-                    misaligned_points=[], misaligned_words=[4] if rng.random() < 0.3 else [],
-                    plausibility=score(a.item_id), alignment=score(a.item_id), aesthetics=score(a.item_id),
-                    overall=score(a.item_id), time_spent_ms=rng.randint(5_000, 60_000))
-         for a in assignments),
+        (
+            Annotation(
+                assignment=a,
+                item_id=a.item_id,
+                rater_id=a.rater_id,
+                implausible_points=[[rng.random(), rng.random()]] if rng.random() < 0.5 else [],
+                misaligned_points=[],
+                misaligned_words=[4] if rng.random() < 0.3 else [],
+                plausibility=score(a.item_id),
+                alignment=score(a.item_id),
+                aesthetics=score(a.item_id),
+                overall=score(a.item_id),
+                time_spent_ms=rng.randint(5_000, 60_000),
+            )
+            for a in assignments
+        ),
         batch_size=5000,
-    )  # fmt: skip
+    )
     started = time.perf_counter()
     stats = campaign_stats_recompute(campaign_id=campaign.pk)
     recompute_s = time.perf_counter() - started

@@ -27,8 +27,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 DB_NAME = "richhf_bench_export"
 VAR = ROOT / "build" / "bench-export"
-ENV = {"DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DB_NAME}", "RICHHF_VAR_DIR": str(VAR),
-       "DJANGO_SETTINGS_MODULE": "richhf_site.settings"}
+ENV = {
+    "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DB_NAME}",
+    "RICHHF_VAR_DIR": str(VAR),
+    "DJANGO_SETTINGS_MODULE": "richhf_site.settings",
+}
 
 
 def setup_django() -> None:
@@ -67,31 +70,58 @@ def prepare(n_items: int) -> None:
         prompt = f"a red cube number {i} next to a blue sphere on a wooden table"
         words = split_prompt_words(prompt)
         split = ("train", "dev", "test")[0 if i % 18 < 16 else (1 if i % 18 == 16 else 2)]
-        item = Item(campaign=campaign, image="items/shared.png", width=512, height=512, prompt=prompt, words=words,
-                    source_id=f"{i:08d}.png", split=split, content_hash=f"{i:064x}", completed_at=now)
+        item = Item(
+            campaign=campaign,
+            image="items/shared.png",
+            width=512,
+            height=512,
+            prompt=prompt,
+            words=words,
+            source_id=f"{i:08d}.png",
+            split=split,
+            content_hash=f"{i:064x}",
+            completed_at=now,
+        )
         maps = {}
         for kind in ("implausibility", "misalignment"):
             values = np.zeros((512, 512), dtype=np.uint8)
             for _ in range(rng.integers(0, 4)):  # a few disks per map, as three raters leave
                 cy, cx = rng.integers(0, 512, size=2)
-                values[(yy - cy) ** 2 + (xx - cx) ** 2 <= 26 ** 2] += 85
+                values[(yy - cy) ** 2 + (xx - cx) ** 2 <= 26**2] += 85
             name = f"bench/{i:08d}-{kind}.png"
             default_storage.save(name, ContentFile(encode_png(values)))
             maps[kind] = name
         batch_items.append(item)
-        batch_aggs.append(dict(settings_fingerprint=fingerprint, settings=agg_settings, inputs_digest="bench",
-                               n_annotations=3, annotation_ids=[],
-                               **{f"{s}_{f}": v for s in ("plausibility", "alignment", "aesthetics", "overall")
-                                  for f, v in (("mean", 3.0), ("normalised", 0.5), ("maxdiff", 0.25))},
-                               word_votes=[0] * len(words), misaligned_words=[],
-                               prompt_misalignment_label=" ".join("1" for _ in words), tagged_target=" ".join(words),
-                               keyword_unanimity=1.0, implausibility_map=maps["implausibility"],
-                               misalignment_map=maps["misalignment"],
-                               **{f"{m}_{f}": 0.1 for m in ("implausibility", "misalignment") for f in ("max", "mean", "coverage")},
-                               implausibility_points=3, misalignment_points=1, computed_at=now))
+        batch_aggs.append(
+            dict(
+                settings_fingerprint=fingerprint,
+                settings=agg_settings,
+                inputs_digest="bench",
+                n_annotations=3,
+                annotation_ids=[],
+                **{
+                    f"{s}_{f}": v
+                    for s in ("plausibility", "alignment", "aesthetics", "overall")
+                    for f, v in (("mean", 3.0), ("normalised", 0.5), ("maxdiff", 0.25))
+                },
+                word_votes=[0] * len(words),
+                misaligned_words=[],
+                prompt_misalignment_label=" ".join("1" for _ in words),
+                tagged_target=" ".join(words),
+                keyword_unanimity=1.0,
+                implausibility_map=maps["implausibility"],
+                misalignment_map=maps["misalignment"],
+                **{f"{m}_{f}": 0.1 for m in ("implausibility", "misalignment") for f in ("max", "mean", "coverage")},
+                implausibility_points=3,
+                misalignment_points=1,
+                computed_at=now,
+            )
+        )
         if len(batch_items) == 1000 or i == n_items - 1:
             created = Item.objects.bulk_create(batch_items)
-            ItemAggregate.objects.bulk_create([ItemAggregate(item=it, **a) for it, a in zip(created, batch_aggs, strict=True)])
+            ItemAggregate.objects.bulk_create(
+                [ItemAggregate(item=it, **a) for it, a in zip(created, batch_aggs, strict=True)]
+            )
             batch_items, batch_aggs = [], []
 
 
@@ -167,7 +197,9 @@ def main() -> None:
     if not args.skip_prepare:
         prepare(args.items)
     else:  # the schema may have moved on since the database was filled
-        subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env={**os.environ, **ENV}, check=True)
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env={**os.environ, **ENV}, check=True
+        )
     results: dict[str, list[tuple[float, float]]] = {}
     encoding: dict[str, list[float]] = {}
     for _ in range(args.repeats):
@@ -175,7 +207,9 @@ def main() -> None:
             out = VAR / "out" / mode
             out.mkdir(parents=True, exist_ok=True)
             t0 = time.perf_counter()
-            child = subprocess.Popen([sys.executable, __file__, "--run", mode, "--out", str(out)], env={**os.environ, **ENV})
+            child = subprocess.Popen(
+                [sys.executable, __file__, "--run", mode, "--out", str(out)], env={**os.environ, **ENV}
+            )
             _, status, usage = os.wait4(child.pid, 0)
             elapsed = time.perf_counter() - t0
             if status != 0:

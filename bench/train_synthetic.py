@@ -127,9 +127,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"generated synthetic export in {time.perf_counter() - t0:.0f} s: {data}")
     run = args.out / f"run-{args.variant}"
     config = TrainConfig(
-        data=data, out=run, config_name="tiny", variant=args.variant, epochs=args.epochs,
-        batch_size=args.batch_size, lr=args.lr, min_lr=args.lr / 20, warmup_steps=50, weight_decay=0.01,
-        max_minutes=args.minutes, seed=args.seed, eval_batch_size=50, score_loss_weight=args.score_loss_weight,
+        data=data,
+        out=run,
+        config_name="tiny",
+        variant=args.variant,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        min_lr=args.lr / 20,
+        warmup_steps=50,
+        weight_decay=0.01,
+        max_minutes=args.minutes,
+        seed=args.seed,
+        eval_batch_size=50,
+        score_loss_weight=args.score_loss_weight,
         heatmap_loss_weight=args.heatmap_loss_weight,
     )
     summary = train(config)

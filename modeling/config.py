@@ -134,6 +134,7 @@ _T5_BASE = {
     "dropout_rate": 0.1,
 }
 
+
 def _t5_base_config(*, name: str, image_size: int, vit: dict[str, Any], vit_pretrained: str) -> RAHFConfig:
     """A ViT/16 at ``image_size`` with T5-base and the paper's heads: base and large differ
     only in the ViT."""

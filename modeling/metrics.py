@@ -516,7 +516,7 @@ _HEATMAP_ROWS: tuple[tuple[str, str, int], ...] = (
 
 
 def _left_out_note(label: str, reasons: dict[str, int]) -> str:
-    """"CC 224 (constant prediction)", or with several reasons "CC 3 (a: 2, b: 1)"."""
+    """ "CC 224 (constant prediction)", or with several reasons "CC 3 (a: 2, b: 1)"."""
     short = label.split(" (")[0]
     if len(reasons) == 1:
         [(reason, count)] = reasons.items()
@@ -572,7 +572,12 @@ def format_report(reports: dict[str, EvaluationReport]) -> str:
             if any(m.n_left_out(metric) for m in maps.values()):
                 row("    images left out", [str(maps[n].n_left_out(metric)) if n in maps else "-" for n in names])
         notes = [
-            f"{n}: " + "; ".join(_left_out_note(label, m.left_out[metric]) for metric, label, _ in _HEATMAP_ROWS if m.left_out.get(metric))
+            f"{n}: "
+            + "; ".join(
+                _left_out_note(label, m.left_out[metric])
+                for metric, label, _ in _HEATMAP_ROWS
+                if m.left_out.get(metric)
+            )
             for n, m in maps.items()
             if any(m.left_out.values())
         ]

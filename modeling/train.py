@@ -153,7 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--data", required=True, type=Path, help="export folder with train/dev splits")
     p.add_argument("--out", required=True, type=Path, help="run folder (last/, best/, log.jsonl)")
-    p.add_argument("--config", dest="config_name", choices=CONFIG_NAMES, help=f"model size (default {_default('config_name')})")
+    p.add_argument(
+        "--config", dest="config_name", choices=CONFIG_NAMES, help=f"model size (default {_default('config_name')})"
+    )
     p.add_argument("--variant", choices=VARIANTS, help=f"default {_default('variant')}")
     p.add_argument("--pretrained", action="store_true", help="load the config's ViT/T5 weights (hub id or path)")
     p.add_argument("--vit", help="ViT weights name or path (implies --pretrained for the ViT)")
@@ -392,9 +394,13 @@ def train(config: TrainConfig) -> dict[str, Any]:
         record: dict[str, Any] = {"epoch": epoch + 1, "step": step, "train": losses}
         if ddp.is_main and dev_samples:
             predictions = predict_samples(
-                model, processor, dev_samples, batch_size=config.eval_batch_size, device=device,
+                model,
+                processor,
+                dev_samples,
+                batch_size=config.eval_batch_size,
+                device=device,
                 progress=config.progress,
-            )  # fmt: skip
+            )
             report = evaluate_predictions(predictions, dev_samples)
             combined = report.combined()
             record["dev"] = report.to_dict()

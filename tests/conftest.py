@@ -186,7 +186,13 @@ def redis_broker_url() -> str:
 
 
 def start_celery_worker(
-    *, name: str, queues: list[str], var_dir: Path, media_root: Path, extra_env: dict | None = None, concurrency: int = 2
+    *,
+    name: str,
+    queues: list[str],
+    var_dir: Path,
+    media_root: Path,
+    extra_env: dict | None = None,
+    concurrency: int = 2,
 ):
     """A real `celery worker` process against the pytest-django test database, on Redis.
 
@@ -208,10 +214,30 @@ def start_celery_worker(
     log.parent.mkdir(parents=True, exist_ok=True)
     handle = log.open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "richhf_site", "worker", "-l", "INFO", "-c", str(concurrency), "-Q", ",".join(queues),
-         "--without-gossip", "--without-mingle", "-n", f"{name}-{os.getpid()}@%h"],
-        cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "richhf_site",
+            "worker",
+            "-l",
+            "INFO",
+            "-c",
+            str(concurrency),
+            "-Q",
+            ",".join(queues),
+            "--without-gossip",
+            "--without-mingle",
+            "-n",
+            f"{name}-{os.getpid()}@%h",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     deadline = time.time() + 90
     while "ready." not in log.read_text():
         if proc.poll() is not None:

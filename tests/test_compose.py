@@ -14,7 +14,9 @@ def resolved() -> dict:
     exe = shutil.which("docker-compose")
     if exe is None:
         pytest.fail("docker-compose is not installed (make test installs it)")
-    result = subprocess.run([exe, "-f", "docker-compose.yml", "config"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [exe, "-f", "docker-compose.yml", "config"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     return yaml.safe_load(result.stdout)
 
@@ -41,6 +43,10 @@ def test_web_worker_and_beat_share_one_environment(resolved):
 
 def test_compose_validation_rejects_a_broken_file(tmp_path):
     broken = tmp_path / "docker-compose.yml"
-    broken.write_text((ROOT / "docker-compose.yml").read_text().replace("depends_on:\n    postgres:", "depends_on:\n    postgresql:"))
-    result = subprocess.run(["docker-compose", "-f", str(broken), "config", "-q"], capture_output=True, text=True, timeout=60)
+    broken.write_text(
+        (ROOT / "docker-compose.yml").read_text().replace("depends_on:\n    postgres:", "depends_on:\n    postgresql:")
+    )
+    result = subprocess.run(
+        ["docker-compose", "-f", str(broken), "config", "-q"], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode != 0

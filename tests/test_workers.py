@@ -54,11 +54,33 @@ def test_embedded_filesystem_broker_runs_beat_tasks_on_a_real_worker(django_db_s
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("w") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "richhf_site", "worker", "--beat", "-l", "INFO", "-c", "1",
-             "-Q", settings.CELERY_TASK_DEFAULT_QUEUE, "--without-gossip", "--without-mingle", "-n", "fs-test@%h"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "richhf_site",
+                "worker",
+                "--beat",
+                "-l",
+                "INFO",
+                "-c",
+                "1",
+                "-Q",
+                settings.CELERY_TASK_DEFAULT_QUEUE,
+                "--without-gossip",
+                "--without-mingle",
+                "-n",
+                "fs-test@%h",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         try:
+
             def expired():
                 stale.refresh_from_db()
                 return stale.state == AssignmentState.EXPIRED

@@ -83,9 +83,18 @@ class CampaignStatsApi(_LeadApi):
 
 def _csv_rows(payload: dict, table: str) -> tuple[list[str], list[list]]:
     if table == "raters":
-        head = ["rater_id", "username", "annotations", "median_time_s", "mean_points",
-                *[f"bias_{s}" for s in SCORE_NAMES], "consensus_corr", "word_disagreement", "outlier",
-                "outlier_metrics"]  # fmt: skip
+        head = [
+            "rater_id",
+            "username",
+            "annotations",
+            "median_time_s",
+            "mean_points",
+            *[f"bias_{s}" for s in SCORE_NAMES],
+            "consensus_corr",
+            "word_disagreement",
+            "outlier",
+            "outlier_metrics",
+        ]
         rows = [
             [
                 r["rater_id"],
@@ -98,13 +107,20 @@ def _csv_rows(payload: dict, table: str) -> tuple[list[str], list[list]]:
                 r["word_disagreement"],
                 r["outlier"],
                 " ".join(r["outlier_metrics"]),
-            ]  # fmt: skip
+            ]
             for r in payload["raters"]
         ]
         return head, rows
     if table == "worst_items":
-        head = ["item_id", "n_raters", "mean_maxdiff", *[f"maxdiff_{s}" for s in SCORE_NAMES], "word_unanimity",
-                "implausibility_iou", "prompt"]  # fmt: skip
+        head = [
+            "item_id",
+            "n_raters",
+            "mean_maxdiff",
+            *[f"maxdiff_{s}" for s in SCORE_NAMES],
+            "word_unanimity",
+            "implausibility_iou",
+            "prompt",
+        ]
         rows = [
             [
                 w["item_id"],
@@ -114,7 +130,7 @@ def _csv_rows(payload: dict, table: str) -> tuple[list[str], list[list]]:
                 w["word_unanimity"],
                 w["implausibility_iou"],
                 w["prompt"],
-            ]  # fmt: skip
+            ]
             for w in payload["worst_items"]
         ]
         return head, rows
@@ -134,8 +150,10 @@ def _csv_rows(payload: dict, table: str) -> tuple[list[str], list[list]]:
             ]
         rows.append(["words", "fleiss_kappa", payload["words"]["fleiss_kappa"]])
         for kind in MAP_KINDS:
-            rows += [[kind, "mean_pairwise_iou", payload["heatmaps"][kind]["iou"]],
-                     [kind, "mean_pairwise_cc", payload["heatmaps"][kind]["cc"]]]  # fmt: skip
+            rows += [
+                [kind, "mean_pairwise_iou", payload["heatmaps"][kind]["iou"]],
+                [kind, "mean_pairwise_cc", payload["heatmaps"][kind]["cc"]],
+            ]
         return ["section", "metric", "value"], rows
     raise ApplicationError("table must be one of summary, raters, worst_items", field="table")
 

@@ -85,10 +85,10 @@ def campaign_answer_table(*, campaign: Campaign) -> CampaignAnswerTable:
     """Every answer of the campaign as a CampaignAnswerTable (two queries)."""
     point_fields = [POINT_FIELDS[kind] for kind in MAP_KINDS]
     fields = ("item_id", "rater_id", *SCORE_NAMES, "time_spent_ms", *point_fields, "misaligned_words", "created_at")
-    rows = list(
-        Annotation.objects.filter(item__campaign=campaign).order_by("item_id", "id").values_list(*fields)
+    rows = list(Annotation.objects.filter(item__campaign=campaign).order_by("item_id", "id").values_list(*fields))
+    columns: dict[str, tuple] = (
+        dict(zip(fields, zip(*rows, strict=True), strict=True)) if rows else {f: () for f in fields}
     )
-    columns: dict[str, tuple] = dict(zip(fields, zip(*rows, strict=True), strict=True)) if rows else {f: () for f in fields}
     items = {
         pk: (words, width, height, prompt)
         for pk, words, width, height, prompt in Item.objects.filter(campaign=campaign).values_list(

@@ -54,6 +54,6 @@ def item_compare(request: HttpRequest, item_id: int) -> HttpResponse:
             "item": reverse("dashboard:api-item", args=[item.pk]),
             "extra_rater": reverse("dashboard:api-extra-rater", args=[item.pk]),
             "dashboard": reverse("dashboard:campaign", args=[item.campaign_id]),
-        }
+        },
     }
     return render(request, "dashboard/item.html", {"item": item, "config": config})

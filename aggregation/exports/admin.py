@@ -67,5 +67,8 @@ def _export_action(fmt: str) -> Callable[[admin.ModelAdmin, HttpRequest, QuerySe
 
 # The campaign admin lives in annotation/, which must not know about exports: this app adds
 # its actions to it.
-_actions = [*(getattr(CampaignAdmin, "actions", None) or []), *(_export_action(f) for f in ("tfrecord", "parquet", "jsonl"))]
+_actions = [
+    *(getattr(CampaignAdmin, "actions", None) or []),
+    *(_export_action(f) for f in ("tfrecord", "parquet", "jsonl")),
+]
 setattr(CampaignAdmin, "actions", _actions)  # noqa: B010 (mypy: a class-level generic attribute)

@@ -245,7 +245,9 @@ def export_campaign(
         result = ExportResult(
             format=fmt,
             campaign=campaign.name,
-            items=_distinct_items_in_jsonl(tmp / written[0][0]) if fmt == "jsonl" else sum(f.records for f in files_for_count),
+            items=_distinct_items_in_jsonl(tmp / written[0][0])
+            if fmt == "jsonl"
+            else sum(f.records for f in files_for_count),
             # Raw answers include incomplete items: nothing is left out of a JSONL export.
             left_out={} if fmt == "jsonl" else plan.left_out,
             files=files,

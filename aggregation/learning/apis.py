@@ -23,10 +23,26 @@ class VersionOutput(serializers.ModelSerializer):
     class Meta:
         model = ModelVersion
         fields = [
-            "id", "status", "progress", "stage", "reason", "data_counts", "aggregates_seen", "dev_metrics",
-            "combined_metric", "compared_with", "is_active", "activated_by", "error", "attempts", "duration_s",
-            "created_at", "started_at", "finished_at", "config",
-        ]  # fmt: skip
+            "id",
+            "status",
+            "progress",
+            "stage",
+            "reason",
+            "data_counts",
+            "aggregates_seen",
+            "dev_metrics",
+            "combined_metric",
+            "compared_with",
+            "is_active",
+            "activated_by",
+            "error",
+            "attempts",
+            "duration_s",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "config",
+        ]
 
 
 class VersionListApi(APIView):
@@ -70,9 +86,18 @@ class SettingsIO(serializers.ModelSerializer):
     class Meta:
         model = LearningSettings
         fields = [
-            "enabled", "schedule_hours", "min_new_aggregates", "strategy", "random_share", "extra_training_campaign",
-            "config_name", "variant", "max_steps", "max_minutes", "batch_size",
-        ]  # fmt: skip
+            "enabled",
+            "schedule_hours",
+            "min_new_aggregates",
+            "strategy",
+            "random_share",
+            "extra_training_campaign",
+            "config_name",
+            "variant",
+            "max_steps",
+            "max_minutes",
+            "batch_size",
+        ]
 
 
 class SettingsApi(APIView):

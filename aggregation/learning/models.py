@@ -32,9 +32,13 @@ class LearningSettings(models.Model):
     strategy = models.CharField(max_length=20, choices=Strategy.choices, default=Strategy.UNCERTAINTY)
     random_share = models.FloatField(default=0.1, help_text="Share of queue positions given to random items.")
     extra_training_campaign = models.ForeignKey(
-        Campaign, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        Campaign,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
         help_text="e.g. an imported RichHF-18K campaign; its train split is added to the training data.",
-    )  # fmt: skip
+    )
     config_name = models.CharField(max_length=20, default="tiny")
     variant = models.CharField(max_length=20, default="multihead")
     max_steps = models.PositiveIntegerField(default=200)

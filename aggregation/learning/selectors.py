@@ -89,9 +89,7 @@ def version_checkpoint_local(*, version: ModelVersion) -> Path:
     return local
 
 
-def predictions_of_active_version(
-    *, campaign: Campaign, item_ids: list[int] | None = None
-) -> QuerySet[ItemPrediction]:
+def predictions_of_active_version(*, campaign: Campaign, item_ids: list[int] | None = None) -> QuerySet[ItemPrediction]:
     """The active version's predictions, by item id, for the downstream exports."""
     rows = ItemPrediction.objects.filter(item__campaign=campaign, version__is_active=True).select_related("item")
     if item_ids:
@@ -103,12 +101,17 @@ def queue_explanation(*, campaign: Campaign, top: int = 20) -> dict[str, Any]:
     """What the queue order is based on, in words and the first items of the order."""
     learning = LearningSettings.objects.filter(campaign=campaign).first()
     active = active_version(campaign=campaign)
-    head = list(
-        ItemPrediction.objects.filter(item__campaign=campaign, version=active, item__split="train",
-                                      item__completed_at__isnull=True)
-        .select_related("item")
-        .order_by("queue_rank")[:top]
-    ) if active else []  # fmt: skip
+    head = (
+        list(
+            ItemPrediction.objects.filter(
+                item__campaign=campaign, version=active, item__split="train", item__completed_at__isnull=True
+            )
+            .select_related("item")
+            .order_by("queue_rank")[:top]
+        )
+        if active
+        else []
+    )
     if active is None:
         basis = "No active model: items are leased by their own priority (set at import), oldest first."
     else:
@@ -124,11 +127,17 @@ def queue_explanation(*, campaign: Campaign, top: int = 20) -> dict[str, Any]:
         "basis": basis,
         "active_version": active.pk if active else None,
         "head": [
-            {"item_id": p.item_id, "rank": p.queue_rank, "acquisition": p.acquisition, "explored": p.explored,
-             "priority": p.item.priority, "prompt": p.item.prompt}
+            {
+                "item_id": p.item_id,
+                "rank": p.queue_rank,
+                "acquisition": p.acquisition,
+                "explored": p.explored,
+                "priority": p.item.priority,
+                "prompt": p.item.prompt,
+            }
             for p in head
         ],
-    }  # fmt: skip
+    }
 
 
 def suggestions_for_assignments(*, assignments: Sequence[Assignment]) -> dict[int, dict[str, Any]]:

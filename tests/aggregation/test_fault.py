@@ -50,10 +50,30 @@ def start_worker(media_root, tag: str) -> tuple[subprocess.Popen, object]:
     log.parent.mkdir(parents=True, exist_ok=True)
     handle = log.open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "richhf_site", "worker", "-l", "INFO", "-c", "1", "-Q", f"{QUEUE},{django_settings.CELERY_TASK_DEFAULT_QUEUE}",
-         "--without-gossip", "--without-mingle", "-n", f"fault-{tag}-{os.getpid()}@%h"],
-        cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "richhf_site",
+            "worker",
+            "-l",
+            "INFO",
+            "-c",
+            "1",
+            "-Q",
+            f"{QUEUE},{django_settings.CELERY_TASK_DEFAULT_QUEUE}",
+            "--without-gossip",
+            "--without-mingle",
+            "-n",
+            f"fault-{tag}-{os.getpid()}@%h",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     wait_for(lambda: "ready." in log.read_text() or proc.poll() is not None, timeout=60, what=f"worker {tag}")
     assert proc.poll() is None, log.read_text()[-2000:]
     return proc, handle

@@ -119,7 +119,7 @@ def test_rater_never_sees_other_raters_answers(raters, make_item):
         c2.post(reverse("api:next-item", args=[campaign.pk]), {}, format="json").content,
     ]
     for blob in blobs:
-        assert b"misaligned_words\": [2]" not in blob and b"plausibility\": 4" not in blob
+        assert b'misaligned_words": [2]' not in blob and b'plausibility": 4' not in blob
     progress = c2.get(reverse("api:campaign-progress", args=[campaign.pk])).json()
     assert set(progress) == {"campaign", "done_today", "done_total", "remaining_for_me", "campaign_items_remaining"}
 
@@ -157,7 +157,9 @@ def test_lead_sees_campaign_totals(raters, make_item, make_user):
     make_item(campaign)
     make_item(campaign)
     lease(api_client_for(r1), campaign)
-    progress = api_client_for(make_user("boss", "lead")).get(reverse("api:campaign-progress", args=[campaign.pk])).json()
+    progress = (
+        api_client_for(make_user("boss", "lead")).get(reverse("api:campaign-progress", args=[campaign.pk])).json()
+    )
     assert progress["items_total"] == 2 and progress["items_in_progress"] == 1 and progress["items_untouched"] == 1
     assert progress["active_leases"] == 1
 
@@ -185,7 +187,9 @@ def test_token_auth_and_session_csrf(raters, make_item):
     campaign, (r1, _, _) = raters
     make_item(campaign)
     anon = APIClient()
-    token = anon.post(reverse("api-token"), {"username": "r1", "password": "pw-for-tests"}, format="json").json()["token"]
+    token = anon.post(reverse("api-token"), {"username": "r1", "password": "pw-for-tests"}, format="json").json()[
+        "token"
+    ]
     token_client = APIClient()
     token_client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     assert lease(token_client, campaign)["status"] == "leased"

@@ -21,7 +21,11 @@ def write_folder(tmp_path: Path) -> Path:
     (folder / "broken.png").write_bytes(png_bytes(40, 30, seed=3)[:60])
     (folder / "notes.txt").write_text("not an image")
     rows = [
-        {"image": "a.png", "prompt": "RichHF-18K: a dataset for rich human feedback on generative images.", "split": "dev"},
+        {
+            "image": "a.png",
+            "prompt": "RichHF-18K: a dataset for rich human feedback on generative images.",
+            "split": "dev",
+        },
         {"image": "b.png", "prompt": "a red bus", "category": "vehicles", "photorealistic": True, "priority": 2},
         {"image": "copy_of_a.png", "prompt": "same bytes as a.png"},
         {"image": "missing.png", "prompt": "no such file"},

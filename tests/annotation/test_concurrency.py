@@ -59,11 +59,17 @@ def test_sixteen_concurrent_raters_fill_every_item_exactly_k_times(live_server, 
             idle_rounds = 0
             assignment = body["assignment"]
             if rng.random() < 0.05:
-                r = session.post(f"{base}/api/assignments/{assignment['id']}/skip/", json={"reason": "load test"}, timeout=60)
+                r = session.post(
+                    f"{base}/api/assignments/{assignment['id']}/skip/", json={"reason": "load test"}, timeout=60
+                )
                 with lock:
                     statuses[r.status_code] += 1
                 continue
-            r = session.post(f"{base}/api/assignments/{assignment['id']}/submit/", json=valid_submission(misaligned_words=[]), timeout=60)
+            r = session.post(
+                f"{base}/api/assignments/{assignment['id']}/submit/",
+                json=valid_submission(misaligned_words=[]),
+                timeout=60,
+            )
             with lock:
                 statuses[r.status_code] += 1
                 if r.status_code == 201:

@@ -67,7 +67,15 @@ def assert_fits(page, width: int, height: int) -> None:
     """No page scrolling, and every control a rater needs is on screen without scrolling."""
     size = page.evaluate("() => [document.documentElement.scrollWidth, document.documentElement.scrollHeight]")
     assert size[0] <= width and size[1] <= height, size
-    for selector in ["#canvas", "#tool-misaligned", ".chip >> nth=-1", "#overall-5", "#submit", "#skip", "#open-guidelines"]:
+    for selector in [
+        "#canvas",
+        "#tool-misaligned",
+        ".chip >> nth=-1",
+        "#overall-5",
+        "#submit",
+        "#skip",
+        "#open-guidelines",
+    ]:
         box = page.locator(selector).bounding_box()
         assert box and box["x"] >= 0 and box["y"] >= 0, selector
         assert box["x"] + box["width"] <= width and box["y"] + box["height"] <= height, (selector, box)
@@ -190,7 +198,9 @@ def test_rater_annotates_with_precise_points_words_and_keyboard_scores(live_serv
     shot(page, "06-ready-to-submit-1920x1080")
     page.keyboard.press("Enter")
 
-    annotation = wait_for(lambda: Annotation.objects.filter(rater=r1, item=first).first(), timeout=15, what="annotation")
+    annotation = wait_for(
+        lambda: Annotation.objects.filter(rater=r1, item=first).first(), timeout=15, what="annotation"
+    )
     assert_points_match(annotation.implausible_points, [(100, 100), (500, 120), (220, 260), (400, 200), (290, 215)])
     assert_points_match(annotation.misaligned_points, [(320, 400), (180, 320), (560, 440), (350, 260)])
     assert annotation.misaligned_words == [1, 6]

@@ -137,8 +137,17 @@ def test_guidelines_and_lease_warning(live_server, page, shot, raters, make_item
     page.keyboard.press("?")
     dialog = page.locator("#guidelines")
     expect(dialog).to_be_visible()
-    for words in ["Hands", "Faces", "Text", "Physics", "Missing element", "Wrong attribute", "Wrong action",
-                  "Wrong count", "Wrong position"]:
+    for words in [
+        "Hands",
+        "Faces",
+        "Text",
+        "Physics",
+        "Missing element",
+        "Wrong attribute",
+        "Wrong action",
+        "Wrong count",
+        "Wrong position",
+    ]:
         expect(dialog).to_contain_text(words)
     shot(page, "14-guidelines")
     page.keyboard.press("Escape")
@@ -171,8 +180,13 @@ def test_page_never_shows_other_raters_answers_or_aggregates(live_server, page, 
         annotation_submit(
             assignment_id=assignment.pk,
             rater=rater,
-            data=AnnotationInput(implausible_points=[[x, y]], misaligned_points=[[y, x]], misaligned_words=[2],
-                                 scores=SCORES, time_spent_ms=987654 + n),
+            data=AnnotationInput(
+                implausible_points=[[x, y]],
+                misaligned_points=[[y, x]],
+                misaligned_words=[2],
+                scores=SCORES,
+                time_spent_ms=987654 + n,
+            ),
         )
         secrets.append(str(987654 + n))
 
@@ -193,14 +207,20 @@ def test_page_never_shows_other_raters_answers_or_aggregates(live_server, page, 
     score_all_by_keyboard(page, "2222")
     page.keyboard.press("Enter")
     wait_for(lambda: Annotation.objects.filter(rater=r1, item=first).exists(), timeout=15, what="r1's annotation")
-    page.wait_for_function(f"() => window.richhf.page.assignment && window.richhf.page.assignment.item.id !== {first.pk}")
+    page.wait_for_function(
+        f"() => window.richhf.page.assignment && window.richhf.page.assignment.item.id !== {first.pk}"
+    )
     wait_ready(page)
     page.reload()
     wait_ready(page)
 
     allowed = [
-        r"^/login/$", r"^/$", rf"^/annotate/{campaign.pk}/$", r"^/static/",
-        rf"^/api/campaigns/{campaign.pk}/(next|progress)/$", r"^/api/assignments/\d+/(heartbeat|submit)/$",
+        r"^/login/$",
+        r"^/$",
+        rf"^/annotate/{campaign.pk}/$",
+        r"^/static/",
+        rf"^/api/campaigns/{campaign.pk}/(next|progress)/$",
+        r"^/api/assignments/\d+/(heartbeat|submit)/$",
         r"^/api/items/\d+/image/$",
     ]
     paths = {urlparse(url).path for url, _ in seen if url.startswith(live_server.url)}

@@ -31,10 +31,27 @@ def export(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _train_args(export: Path, out: Path, *extra: str) -> list[str]:
     return [
-        "--data", str(export), "--out", str(out), "--config", "tiny", "--epochs", "2",
-        "--batch-size", "4", "--lr", "1e-3", "--min-lr", "1e-4", "--warmup-steps", "1",
-        "--no-progress", "--eval-batch-size", "3", *extra,
-    ]  # fmt: skip
+        "--data",
+        str(export),
+        "--out",
+        str(out),
+        "--config",
+        "tiny",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "4",
+        "--lr",
+        "1e-3",
+        "--min-lr",
+        "1e-4",
+        "--warmup-steps",
+        "1",
+        "--no-progress",
+        "--eval-batch-size",
+        "3",
+        *extra,
+    ]
 
 
 def test_cosine_schedule() -> None:

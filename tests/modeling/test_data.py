@@ -57,9 +57,15 @@ def test_release_record_round_trip_and_reference_reader(tmp_path: Path) -> None:
     assert list(read_release_tfrecord(path)) == [record, record]
     ref = next(iter(tfrecord_loader(str(path), None)))
     assert set(ref) == {
-        "filename", "aesthetics_score", "artifact_score", "misalignment_score", "overall_score",
-        "artifact_map", "misalignment_map", "prompt_misalignment_label",
-    }  # fmt: skip
+        "filename",
+        "aesthetics_score",
+        "artifact_score",
+        "misalignment_score",
+        "overall_score",
+        "artifact_map",
+        "misalignment_map",
+        "prompt_misalignment_label",
+    }
     assert bytes(ref["prompt_misalignment_label"]) == b"1 0 1"
     np.testing.assert_allclose(ref["aesthetics_score"], [0.75])
     assert record.heatmap("implausibility").max() == pytest.approx(170 / 255)

@@ -22,10 +22,25 @@ def test_torchrun_two_processes_on_cpu(tmp_path: Path) -> None:
     out = tmp_path / "run"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     cmd = [
-        str(torchrun if torchrun.exists() else "torchrun"), "--standalone", "--nproc_per_node=2",
-        "-m", "modeling.train", "--data", str(data), "--out", str(out), "--config", "tiny",
-        "--epochs", "1", "--batch-size", "2", "--no-progress", "--device", "cpu",
-    ]  # fmt: skip
+        str(torchrun if torchrun.exists() else "torchrun"),
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "modeling.train",
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--config",
+        "tiny",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "2",
+        "--no-progress",
+        "--device",
+        "cpu",
+    ]
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stderr[-3000:]
     # 8 samples over 2 ranks, batch 2 per rank: 2 optimizer steps; only rank 0 logs and saves.

@@ -13,7 +13,7 @@ from modeling.data.tables import TableError, read_table_rows
 
 def test_csv_with_a_byte_order_mark_keeps_its_first_column(tmp_path: Path) -> None:
     path = tmp_path / "items.csv"
-    path.write_bytes("\ufeffimage,prompt\na.png,a red cup\nb.png,\"two, horses\"\n".encode())
+    path.write_bytes('\ufeffimage,prompt\na.png,a red cup\nb.png,"two, horses"\n'.encode())
     rows = list(read_table_rows(path))
     assert [r.fields for r in rows] == [
         {"image": "a.png", "prompt": "a red cup"},

@@ -14,9 +14,17 @@ from modeling.text import (
 def test_spec_example_has_ten_words() -> None:
     words = split_prompt_words("RichHF-18K: a dataset for rich human feedback on generative images.")
     assert words == [
-        "RichHF-18K", "a", "dataset", "for", "rich", "human", "feedback", "on",
-        "generative", "images",
-    ]  # fmt: skip
+        "RichHF-18K",
+        "a",
+        "dataset",
+        "for",
+        "rich",
+        "human",
+        "feedback",
+        "on",
+        "generative",
+        "images",
+    ]
 
 
 def test_all_eight_separators_and_empty_pieces() -> None:

@@ -49,13 +49,19 @@ def golden_cases() -> list[dict[str, FeatureInput]]:
     }
     return [
         release,
-        {**release, "filename": Feature("bytes", ("caf\u00e9 \u65e5\u672c.png".encode(),)),
-         "prompt_misalignment_label": Feature("bytes", (b"",))},
+        {
+            **release,
+            "filename": Feature("bytes", ("caf\u00e9 \u65e5\u672c.png".encode(),)),
+            "prompt_misalignment_label": Feature("bytes", (b"",)),
+        },
         {},
         {"empty_bytes": Feature("bytes", ()), "empty_float": Feature("float", ()), "empty_int": Feature("int64", ())},
         {"ints": [0, 1, -1, 127, 128, 300, -300, 2**31, -(2**31), 2**63 - 1, -(2**63)], "one": 7, "neg": -42},
-        {"floats": [0.1, -0.0, 1e-45, 1e-38, 3.4028234663852886e38, -3.4e38, 1e30, float("inf"), float("-inf")],
-         "int_and_float": [1, 2.5], "scalar": 2.0},
+        {
+            "floats": [0.1, -0.0, 1e-45, 1e-38, 3.4028234663852886e38, -3.4e38, 1e30, float("inf"), float("-inf")],
+            "int_and_float": [1, 2.5],
+            "scalar": 2.0,
+        },
         {"bytes": [b"", b"x", b"\x00\xff", bytes(200)], "str": "na\u00efve \u2603", "strs": ["a", "", "\u00e4"]},
         {"b": 1, "a": 2, "B": 3, "aa": 4, "\u00e4": 5, "Z": 6, "": 7, "\u2603 key": b"v"},
         {"long_ints": list(range(-500, 500, 3)), "long_floats": [i / 7 for i in range(300)]},
@@ -143,7 +149,10 @@ def test_values_outside_the_wire_types_raise() -> None:
     # protobuf alone would write a finite 1e40 as float32 infinity; a score like that is a bug.
     with pytest.raises(OverflowError):
         encode_example({"score": 1e40})
-    assert decode_example(encode_example({"x": [math.inf, 3.4028235e38]}))["x"].values == (math.inf, 3.4028234663852886e38)
+    assert decode_example(encode_example({"x": [math.inf, 3.4028235e38]}))["x"].values == (
+        math.inf,
+        3.4028234663852886e38,
+    )
     assert math.isnan(decode_example(encode_example({"x": math.nan}))["x"].values[0])
     with pytest.raises(ValueError, match="out of range"):
         encode_example({"id": 2**63})

@@ -206,9 +206,7 @@ def raters_section(*, table: CampaignAnswerTable, usernames: dict[int, str]) -> 
                 "word_items": int(counted[r]),
             }
         )
-    metrics: dict[str, list[float | None]] = {
-        f"bias_{name}": [x["bias"][name] for x in raters] for name in SCORE_NAMES
-    }
+    metrics: dict[str, list[float | None]] = {f"bias_{name}": [x["bias"][name] for x in raters] for name in SCORE_NAMES}
     for metric in ("consensus_corr", "word_disagreement", "median_time_s"):
         metrics[metric] = [x[metric] for x in raters]
     zs = {m: st.modified_z(v, min_mad=_min_mad(m, v)) for m, v in metrics.items()}

@@ -164,9 +164,13 @@ class AlphaEstimate:
 
     def as_dict(self) -> dict:
         return {
-            "alpha": self.alpha, "ci_low": self.ci_low, "ci_high": self.ci_high,
-            "n_units": self.n_units, "n_boot": self.n_boot, "level": self.level,
-        }  # fmt: skip
+            "alpha": self.alpha,
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+            "n_units": self.n_units,
+            "n_boot": self.n_boot,
+            "level": self.level,
+        }
 
 
 def krippendorff_alpha_bootstrap(

@@ -92,6 +92,8 @@ def _prediction_upsert(
     row.explored = explored
     for field, task in (("implausibility_map", "implausibility"), ("misalignment_map", "misalignment")):
         getattr(row, field).save(
-            f"item{item.pk}-v{version.pk}-{task}.png", ContentFile(encode_heatmap_png(prediction.heatmaps[task])), save=False
+            f"item{item.pk}-v{version.pk}-{task}.png",
+            ContentFile(encode_heatmap_png(prediction.heatmaps[task])),
+            save=False,
         )
     row.save()

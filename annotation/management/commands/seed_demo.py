@@ -18,7 +18,12 @@ DATA_DIR = Path(skimage.__file__).parent / "data"
 # (file, prompt, category, photorealistic). Prompts marked MISMATCH say something the photo
 # does not show, so the keyword task has real answers.
 DEMO_ITEMS: list[tuple[str, str, str, bool]] = [
-    ("astronaut.png", "A portrait of a smiling astronaut in a white spacesuit in front of an American flag", "people", True),
+    (
+        "astronaut.png",
+        "A portrait of a smiling astronaut in a white spacesuit in front of an American flag",
+        "people",
+        True,
+    ),
     ("chelsea.png", "A ginger tabby cat looking to the side, close-up photo", "animals", True),
     # MISMATCH: the cup and saucer are red, and there is no croissant.
     ("coffee.png", "A blue cup of coffee with a croissant on a white saucer", "food", True),
@@ -26,7 +31,12 @@ DEMO_ITEMS: list[tuple[str, str, str, bool]] = [
     ("rocket.jpg", "Three rockets on a launch pad in bright daylight", "vehicles", True),
     ("motorcycle_left.png", "A red motorcycle parked in a garage, side view", "vehicles", True),
     ("camera.png", "A black and white photo of a man with a camera on a tripod", "people", True),
-    ("horse.png", "A silhouette of a galloping horse with two riders", "animals", False),  # MISMATCH: standing, no riders
+    (
+        "horse.png",
+        "A silhouette of a galloping horse with two riders",
+        "animals",
+        False,
+    ),  # MISMATCH: standing, no riders
     ("coins.png", "Twenty-four old coins arranged in a grid on a dark background", "objects", True),
     ("hubble_deep_field.jpg", "Deep space photograph full of colourful galaxies", "space", True),
     ("retina.jpg", "A blue eye seen from the front with long eyelashes", "medical", True),  # MISMATCH: a retina scan
@@ -55,7 +65,9 @@ class Command(BaseCommand):
         with transaction.atomic():
             campaign, _ = Campaign.objects.get_or_create(
                 name=opts["campaign"],
-                defaults={"description": "Real photographs from scikit-image with hand-written prompts, some deliberately wrong."},
+                defaults={
+                    "description": "Real photographs from scikit-image with hand-written prompts, some deliberately wrong."
+                },
             )
             users = {}
             for username, password, role in DEMO_USERS:
@@ -85,7 +97,11 @@ class Command(BaseCommand):
                 ),
             )
             created += was_created
-        self.stdout.write(self.style.SUCCESS(f"Demo campaign {campaign.name!r}: {created} new items, {campaign.items.count()} in all."))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Demo campaign {campaign.name!r}: {created} new items, {campaign.items.count()} in all."
+            )
+        )
         self.stdout.write("Demo logins (username / password):")
         for username, password, role in DEMO_USERS:
             self.stdout.write(f"  {role:6} {username:7} / {password}")

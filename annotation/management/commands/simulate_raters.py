@@ -77,7 +77,8 @@ def simulated_answer(truth: LatentTruth, n_words: int, profile: RaterProfile, rn
     words = sorted(
         i
         for i in range(n_words)
-        if (i in truth.bad_words and rng.random() < profile.recall) or (i not in truth.bad_words and rng.random() < profile.false_word)
+        if (i in truth.bad_words and rng.random() < profile.recall)
+        or (i not in truth.bad_words and rng.random() < profile.false_word)
     )
     alignment_centre = 5.0 - 1.5 * len(truth.bad_words)
     return {
@@ -123,7 +124,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--campaign", required=True)
-        parser.add_argument("--raters", type=int, default=5, help="number of simulated raters (at least raters_per_item)")
+        parser.add_argument(
+            "--raters", type=int, default=5, help="number of simulated raters (at least raters_per_item)"
+        )
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--max-items", type=int, default=None, help="stop after this many submissions")
         parser.add_argument("--url", default=None, help="base URL of a running server (default: in-process)")

@@ -24,10 +24,14 @@ def rate():
             item=item, rater=user, state=AssignmentState.SUBMITTED, leased_at=now, expires_at=now, finished_at=now
         )
         return Annotation.objects.create(
-            assignment=assignment, item=item, rater=user,
-            implausible_points=[list(p) for p in implausible], misaligned_points=[list(p) for p in misaligned],
-            misaligned_words=sorted(words), time_spent_ms=time_ms,
+            assignment=assignment,
+            item=item,
+            rater=user,
+            implausible_points=[list(p) for p in implausible],
+            misaligned_points=[list(p) for p in misaligned],
+            misaligned_words=sorted(words),
+            time_spent_ms=time_ms,
             **dict(zip(SCORE_NAMES, scores, strict=True)),
-        )  # fmt: skip
+        )
 
     return make

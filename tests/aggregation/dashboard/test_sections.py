@@ -44,14 +44,21 @@ def test_answer_table_names_every_column(three_items):
 def test_map_agreement_prefers_the_stored_aggregate_and_caps_the_rest(three_items):
     campaign, _, items = three_items
     table = campaign_answer_table(campaign=campaign)
-    stored_values = {"implausibility_iou": 0.25, "implausibility_cc": None, "misalignment_iou": 1.0, "misalignment_cc": None}
+    stored_values = {
+        "implausibility_iou": 0.25,
+        "implausibility_cc": None,
+        "misalignment_iou": 1.0,
+        "misalignment_cc": None,
+    }
     stored = {items[1].pk: stored_values}
     args = {"table": table, "stored": stored, "heatmap_size": (32, 32), "radius_fraction": 0.05}
 
     none_computed = sections.item_map_agreement(**args, limit=0)
     assert list(none_computed.by_item) == [items[1].pk] and none_computed.computed_here == 0
     assert sections.heatmaps_section(agreement=none_computed)["implausibility"] == {
-        "iou": 0.25, "cc": None, "n_items": 1
+        "iou": 0.25,
+        "cc": None,
+        "n_items": 1,
     }
 
     agreement = sections.item_map_agreement(**args, limit=400)

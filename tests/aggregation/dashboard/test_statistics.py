@@ -73,8 +73,14 @@ def _table(item, rater, scores, marks=None, n_words=3):
         v = np.zeros(n_words, dtype=bool)
         v[list(m)] = True
         word_marks.append(v)
-    return st.RatingTable(item=item, rater=np.array(rater), scores=scores, word_marks=word_marks,
-                          n_items=int(item.max()) + 1, n_raters=int(max(rater)) + 1)  # fmt: skip
+    return st.RatingTable(
+        item=item,
+        rater=np.array(rater),
+        scores=scores,
+        word_marks=word_marks,
+        n_items=int(item.max()) + 1,
+        n_raters=int(max(rater)) + 1,
+    )
 
 
 def test_bias_and_consensus_hand_computed():
@@ -112,8 +118,7 @@ def test_word_majority_disagreement_hand_computed():
 
 
 def test_words_fleiss_units_use_the_modal_rater_count():
-    t = _table([0, 0, 0, 1, 1, 1, 2, 2], [0, 1, 2, 0, 1, 2, 0, 1], [3] * 8,
-               marks=[[0], [0], [], [], [], [2], [0], [0]])  # fmt: skip
+    t = _table([0, 0, 0, 1, 1, 1, 2, 2], [0, 1, 2, 0, 1, 2, 0, 1], [3] * 8, marks=[[0], [0], [], [], [], [2], [0], [0]])
     table, k, groups = st.words_fleiss_units(t)
     assert k == 3
     # item 0 words: [2 marked, 0, 0]; item 1: [0, 0, 1]; item 2 (two raters) left out.

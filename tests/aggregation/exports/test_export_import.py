@@ -20,10 +20,21 @@ from tests.conftest import api_client_for, wait_for
 
 pytestmark = pytest.mark.django_db
 
-PROMPTS = ["a yellow cat on a red sofa", "RichHF-18K: a dataset, for rich feedback.", "two dogs and a ball", "an astronaut riding a horse"]
+PROMPTS = [
+    "a yellow cat on a red sofa",
+    "RichHF-18K: a dataset, for rich feedback.",
+    "two dogs and a ball",
+    "an astronaut riding a horse",
+]
 RELEASE_TYPES = {
-    "filename": "bytes", "aesthetics_score": "float", "artifact_score": "float", "misalignment_score": "float",
-    "overall_score": "float", "artifact_map": "bytes", "misalignment_map": "bytes", "prompt_misalignment_label": "bytes",
+    "filename": "bytes",
+    "aesthetics_score": "float",
+    "artifact_score": "float",
+    "misalignment_score": "float",
+    "overall_score": "float",
+    "artifact_map": "bytes",
+    "misalignment_map": "bytes",
+    "prompt_misalignment_label": "bytes",
 }
 
 
@@ -42,14 +53,19 @@ def annotated(raters, make_item, settings):
     items = []
     for i in range(8):
         split = ["train", "train", "dev", "test"][i % 4]
-        items.append(make_item(campaign, prompt=PROMPTS[i % 4], width=96 + 8 * i, height=64, split=split, source_id=f"pick_{i:03d}.png"))
+        items.append(
+            make_item(
+                campaign, prompt=PROMPTS[i % 4], width=96 + 8 * i, height=64, split=split, source_id=f"pick_{i:03d}.png"
+            )
+        )
     for item in items[:6]:
         for user in users:
             a = assignment_next(rater=user, campaign=campaign).assignment
             assert a.item == item  # the queue finishes the oldest open item first
             n = len(a.item.words)
             annotation_submit(
-                assignment_id=a.pk, rater=user,
+                assignment_id=a.pk,
+                rater=user,
                 data=AnnotationInput(
                     implausible_points=[[rng.random(), rng.random()] for _ in range(rng.randint(0, 3))],
                     misaligned_points=[[rng.random(), rng.random()] for _ in range(rng.randint(0, 2))],
@@ -70,13 +86,18 @@ def decoded_tfrecords(folder: Path) -> dict[str, list[dict]]:
         rows = []
         for payload in iter_records(folder / f"{split}.tfrecord"):
             features = decode_example(payload)
-            rows.append({
-                "filename": features["filename"].values[0],
-                **{k: features[k].values[0] for k in ("aesthetics_score", "artifact_score", "misalignment_score", "overall_score")},
-                "prompt_misalignment_label": features["prompt_misalignment_label"].values[0],
-                "artifact_map": decode_heatmap_png(features["artifact_map"].values[0]),
-                "misalignment_map": decode_heatmap_png(features["misalignment_map"].values[0]),
-            })
+            rows.append(
+                {
+                    "filename": features["filename"].values[0],
+                    **{
+                        k: features[k].values[0]
+                        for k in ("aesthetics_score", "artifact_score", "misalignment_score", "overall_score")
+                    },
+                    "prompt_misalignment_label": features["prompt_misalignment_label"].values[0],
+                    "artifact_map": decode_heatmap_png(features["artifact_map"].values[0]),
+                    "misalignment_map": decode_heatmap_png(features["misalignment_map"].values[0]),
+                }
+            )
         out[split] = rows
     return out
 
@@ -91,8 +112,16 @@ def test_tfrecord_export_reads_back_with_an_independent_reader(annotated, tmp_pa
     counts = {f.name: f.records for f in result.files}
     assert counts == {"train.tfrecord": 4, "dev.tfrecord": 1, "test.tfrecord": 1}
 
-    description = {"filename": "byte", "aesthetics_score": "float", "artifact_score": "float", "misalignment_score": "float",
-                   "overall_score": "float", "artifact_map": "byte", "misalignment_map": "byte", "prompt_misalignment_label": "byte"}
+    description = {
+        "filename": "byte",
+        "aesthetics_score": "float",
+        "artifact_score": "float",
+        "misalignment_score": "float",
+        "overall_score": "float",
+        "artifact_map": "byte",
+        "misalignment_map": "byte",
+        "prompt_misalignment_label": "byte",
+    }
     rows = list(tfrecord_loader(str(tmp_path / "train.tfrecord"), None, description))
     assert len(rows) == 4
     by_name = {bytes(r["filename"]).decode(): r for r in rows}
@@ -114,8 +143,10 @@ def test_tfrecord_export_reads_back_with_an_independent_reader(annotated, tmp_pa
     assert [f["sha256"] for f in manifest["files"]] == [f.sha256 for f in result.files]
     # The manifest says which of our scores each release score holds (artifact = plausibility).
     assert manifest["score_mapping"] == {
-        "artifact_score": "plausibility", "misalignment_score": "alignment",
-        "aesthetics_score": "aesthetics", "overall_score": "overall",
+        "artifact_score": "plausibility",
+        "misalignment_score": "alignment",
+        "aesthetics_score": "aesthetics",
+        "overall_score": "overall",
     }
 
 
@@ -125,7 +156,9 @@ def write_release_inputs(items, folder: Path) -> tuple[Path, Path]:
     for item in items:
         (images / item.source_id).write_bytes(item.image.read())
     prompts = folder / "prompts.jsonl"
-    prompts.write_text("".join(json.dumps({"filename": Path(i.source_id).stem, "caption": i.prompt}) + "\n" for i in items))
+    prompts.write_text(
+        "".join(json.dumps({"filename": Path(i.source_id).stem, "caption": i.prompt}) + "\n" for i in items)
+    )
     return images, prompts
 
 
@@ -134,7 +167,17 @@ def test_round_trip_export_import_export_is_identical(annotated, tmp_path):
     first = tmp_path / "first"
     export_campaign(campaign=campaign, fmt="tfrecord", out_dir=first)
     images, prompts = write_release_inputs(items, tmp_path)
-    call_command("import_richhf", str(first), "--images", str(images), "--prompts", str(prompts), "--campaign", "copy", "--no-progress")
+    call_command(
+        "import_richhf",
+        str(first),
+        "--images",
+        str(images),
+        "--prompts",
+        str(prompts),
+        "--campaign",
+        "copy",
+        "--no-progress",
+    )
     copy = Campaign.objects.get(name="copy")
     assert ImportedLabel.objects.filter(item__campaign=copy).count() == 6
     assert not copy.items.filter(completed_at__isnull=True).exists()  # never enters the raters' queue
@@ -152,7 +195,17 @@ def test_round_trip_export_import_export_is_identical(annotated, tmp_path):
                 else:
                     assert x[key] == y[key], key
     # A second import of the same files adds nothing.
-    call_command("import_richhf", str(first), "--images", str(images), "--prompts", str(prompts), "--campaign", "copy", "--no-progress")
+    call_command(
+        "import_richhf",
+        str(first),
+        "--images",
+        str(images),
+        "--prompts",
+        str(prompts),
+        "--campaign",
+        "copy",
+        "--no-progress",
+    )
     assert ImportedLabel.objects.filter(item__campaign=copy).count() == 6
 
 
@@ -183,7 +236,17 @@ def test_corrupt_records_are_reported_and_the_good_ones_imported(annotated, tmp_
     prompts.write_text("".join(json.dumps(line) + "\n" for line in lines))
     before = media_files(settings)
     with pytest.raises(CommandError, match="3 imported, 0 already present, 3 problems"):
-        call_command("import_richhf", str(out), "--images", str(images), "--prompts", str(prompts), "--campaign", "broken", "--no-progress")
+        call_command(
+            "import_richhf",
+            str(out),
+            "--images",
+            str(images),
+            "--prompts",
+            str(prompts),
+            "--campaign",
+            "broken",
+            "--no-progress",
+        )
     err = capsys.readouterr().err
     assert f"{out / 'train.tfrecord'}#0: data CRC mismatch" in err
     assert f"{out / 'test.tfrecord'}#0: truncated data" in err
@@ -208,8 +271,18 @@ def test_missing_feature_and_missing_image_are_named(annotated, tmp_path, capsys
             writer.write(encode_example(features))
     (images / items[1].source_id).unlink()  # a train record's image
     with pytest.raises(CommandError):
-        call_command("import_richhf", str(tmp_path / "dev.tfrecord"), str(out / "train.tfrecord"), "--images", str(images),
-                     "--prompts", str(prompts), "--campaign", "partial", "--no-progress")
+        call_command(
+            "import_richhf",
+            str(tmp_path / "dev.tfrecord"),
+            str(out / "train.tfrecord"),
+            "--images",
+            str(images),
+            "--prompts",
+            str(prompts),
+            "--campaign",
+            "partial",
+            "--no-progress",
+        )
     err = capsys.readouterr().err
     assert "#0: not a release record: missing feature(s) artifact_score" in err
     assert f"{out / 'train.tfrecord'}#1: no image named {Path(items[1].source_id).stem}.*" in err
@@ -225,7 +298,9 @@ def test_parquet_loads_in_pandas_and_datasets(annotated, tmp_path):
     assert len(frame) == 6 and set(frame["split"]) == {"train", "dev", "test"}
     row = frame.set_index("item_id").loc[items[0].pk]
     agg = items[0].aggregate
-    assert row["plausibility_mean"] == agg.plausibility_mean and row["plausibility_score"] == agg.plausibility_normalised
+    assert (
+        row["plausibility_mean"] == agg.plausibility_mean and row["plausibility_score"] == agg.plausibility_normalised
+    )
     assert list(row["words"]) == items[0].words and list(row["word_votes"]) == agg.word_votes
     assert bytes(row["image"]) == items[0].image.read()
     assert decode_heatmap_png(bytes(row["artifact_map"])).shape == (512, 512)
@@ -283,7 +358,11 @@ def test_background_export_job_with_a_real_worker(worker_media, annotated, make_
     response = admin.post(reverse("exports:campaign-exports", args=[campaign.pk]), {"format": "parquet"}, format="json")
     assert response.status_code == 202
     job_id = response.json()["id"]
-    job = wait_for(lambda: ExportJob.objects.filter(pk=job_id, status__in=["succeeded", "failed"]).first(), timeout=60, what="export job")
+    job = wait_for(
+        lambda: ExportJob.objects.filter(pk=job_id, status__in=["succeeded", "failed"]).first(),
+        timeout=60,
+        what="export job",
+    )
     assert job.status == "succeeded", job.error
     assert job.progress == 1.0 and job.items_exported == 6 and sum(job.left_out.values()) == 2
     body = admin.get(reverse("exports:job", args=[job_id])).json()
@@ -296,7 +375,17 @@ def test_tfrecord_export_with_images_is_what_modeling_trains_on(annotated, tmp_p
     from modeling.data.dataset import load_split
 
     campaign, items = annotated
-    call_command("export_richhf", "--campaign", campaign.name, "--format", "tfrecord", "--out", str(tmp_path), "--with-images", "--no-progress")
+    call_command(
+        "export_richhf",
+        "--campaign",
+        campaign.name,
+        "--format",
+        "tfrecord",
+        "--out",
+        str(tmp_path),
+        "--with-images",
+        "--no-progress",
+    )
     train = load_split(tmp_path, "train")
     assert len(train) == 4
     sample = next(s for s in train if s.filename == items[0].source_id)

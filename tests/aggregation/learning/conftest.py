@@ -30,9 +30,14 @@ def synthetic_campaign(make_campaign):
             split = "dev" if i >= n_train else "train"
             item, _ = item_create(
                 campaign=campaign,
-                data=ItemInput(image_bytes=buffer.getvalue(), filename=f"s{i}.png", prompt=truth.prompt, split=split,
-                               priority=10.0 if split == "dev" else 0.0),
-            )  # fmt: skip
+                data=ItemInput(
+                    image_bytes=buffer.getvalue(),
+                    filename=f"s{i}.png",
+                    prompt=truth.prompt,
+                    split=split,
+                    priority=10.0 if split == "dev" else 0.0,
+                ),
+            )
             items.append(item)
         return campaign, items
 
@@ -42,8 +47,13 @@ def synthetic_campaign(make_campaign):
 def tiny_learning(campaign, **overrides):
     from aggregation.learning.services.settings import learning_settings_update
 
-    fields = {"strategy": "low_plausibility", "random_share": 0.0, "max_steps": 2, "batch_size": 4,
-              "config_name": "tiny"}  # fmt: skip
+    fields = {
+        "strategy": "low_plausibility",
+        "random_share": 0.0,
+        "max_steps": 2,
+        "batch_size": 4,
+        "config_name": "tiny",
+    }
     return learning_settings_update(campaign=campaign, **(fields | overrides))
 
 
@@ -54,10 +64,12 @@ def training_worker(celery_worker_proc, tmp_path_factory):
     so tests set settings.MEDIA_ROOT = training_worker.media_root before creating items."""
     var_dir = tmp_path_factory.mktemp("training-worker-var")
     proc = start_celery_worker(
-        name="training", queues=[settings.RICHHF_TRAINING_QUEUE], var_dir=var_dir,
+        name="training",
+        queues=[settings.RICHHF_TRAINING_QUEUE],
+        var_dir=var_dir,
         media_root=celery_worker_proc.media_root,
-        extra_env={"RICHHF_LEARNING_DIR": str(var_dir / "learning"), "OMP_NUM_THREADS": "1"}, concurrency=1,
-    )  # fmt: skip
+        extra_env={"RICHHF_LEARNING_DIR": str(var_dir / "learning"), "OMP_NUM_THREADS": "1"},
+        concurrency=1,
+    )
     yield proc
     stop_celery_worker(proc)
-

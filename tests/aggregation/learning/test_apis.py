@@ -25,10 +25,15 @@ def _predict(version, item, *, plausibility: float, rank: int, blob: bool = True
     if blob:
         heat[20:30, 20:30] = 0.9
     row = ItemPrediction(
-        item=item, version=version, strategy="low_plausibility", acquisition=1 - plausibility, queue_rank=rank,
+        item=item,
+        version=version,
+        strategy="low_plausibility",
+        acquisition=1 - plausibility,
+        queue_rank=rank,
         scores={"plausibility": plausibility, "alignment": 0.8, "aesthetics": 0.5, "overall": 0.6},
-        misaligned_indices=[1], tagged_prompt="a yellow_0 cat",
-    )  # fmt: skip
+        misaligned_indices=[1],
+        tagged_prompt="a yellow_0 cat",
+    )
     row.implausibility_map.save(f"i{item.pk}.png", ContentFile(encode_heatmap_png(heat)), save=False)
     row.misalignment_map.save(f"m{item.pk}.png", ContentFile(encode_heatmap_png(heat * 0)), save=False)
     row.save()
@@ -39,8 +44,14 @@ def _predict(version, item, *, plausibility: float, rank: int, blob: bool = True
 def predicted(raters, make_item):
     campaign, users = raters
     items = [make_item(campaign, prompt="a yellow cat", width=64, height=48) for _ in range(3)]
-    version = ModelVersion.objects.create(campaign=campaign, status="done", is_active=True, combined_metric=0.3,
-                                          dev_metrics={"combined": 0.3}, activated_by="rule")  # fmt: skip
+    version = ModelVersion.objects.create(
+        campaign=campaign,
+        status="done",
+        is_active=True,
+        combined_metric=0.3,
+        dev_metrics={"combined": 0.3},
+        activated_by="rule",
+    )
     rows = [
         _predict(version, item, plausibility=p, rank=r)
         for item, p, r in zip(items, (0.9, 0.2, 0.5), (2, 0, 1), strict=True)
@@ -51,8 +62,11 @@ def predicted(raters, make_item):
 def test_versions_api_and_page_are_for_leads_only(predicted, make_user):
     campaign, users, _, version, _ = predicted
     lead = make_user("lead", "lead")
-    for path in (f"/api/learning/campaigns/{campaign.pk}/versions/", f"/api/learning/campaigns/{campaign.pk}/queue/",
-                 f"/api/learning/campaigns/{campaign.pk}/settings/"):  # fmt: skip
+    for path in (
+        f"/api/learning/campaigns/{campaign.pk}/versions/",
+        f"/api/learning/campaigns/{campaign.pk}/queue/",
+        f"/api/learning/campaigns/{campaign.pk}/settings/",
+    ):
         assert api_client_for(users[0]).get(path).status_code == 403
         assert api_client_for(lead).get(path).status_code == 200
     assert api_client_for(users[0]).post(f"/api/learning/campaigns/{campaign.pk}/retrain/").status_code == 403

@@ -158,8 +158,9 @@ def test_tick_re_enqueues_silent_and_lost_runs(make_campaign, monkeypatch):
     monkeypatch.setattr(runs, "retrain_enqueue", lambda *, version_id: enqueued.append(version_id))
     now = timezone.now()
     live = ModelVersion.objects.create(campaign=make_campaign("al-live"), status="running", heartbeat_at=now)
-    silent = ModelVersion.objects.create(campaign=make_campaign("al-silent"), status="running",
-                                         heartbeat_at=now - timedelta(minutes=30))  # fmt: skip
+    silent = ModelVersion.objects.create(
+        campaign=make_campaign("al-silent"), status="running", heartbeat_at=now - timedelta(minutes=30)
+    )
     lost = ModelVersion.objects.create(campaign=make_campaign("al-lost"))
     ModelVersion.objects.filter(pk=lost.pk).update(created_at=now - timedelta(hours=1))
     fresh = ModelVersion.objects.create(campaign=make_campaign("al-fresh"))

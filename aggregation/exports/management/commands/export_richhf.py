@@ -20,7 +20,8 @@ class Command(BaseCommand):
         parser.add_argument("--out", required=True, help="output folder (created if missing)")
         parser.add_argument("--image-bytes", action="store_true", help="parquet: embed image bytes, not paths")
         parser.add_argument(
-            "--with-images", action="store_true",
+            "--with-images",
+            action="store_true",
             help="tfrecord: also write images/<filename> and prompts.jsonl (the layout `python -m modeling.train --data` reads)",
         )
         parser.add_argument("--no-progress", action="store_true")
@@ -45,7 +46,8 @@ class Command(BaseCommand):
                 fmt=opts["format"],
                 out_dir=out,
                 progress=progress,
-                include_image_bytes=opts["image_bytes"], with_images=opts["with_images"],
+                include_image_bytes=opts["image_bytes"],
+                with_images=opts["with_images"],
             )
         finally:
             bar.close()

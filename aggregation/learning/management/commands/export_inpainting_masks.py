@@ -25,7 +25,10 @@ class Command(BaseCommand):
         if campaign is None:
             raise CommandError(f"no campaign named {options['campaign']!r}")
         paths = inpainting_masks_export(
-            campaign=campaign, out_dir=options["out"], item_ids=options["items"],
-            threshold=options["threshold"], dilation=options["dilation"],
-        )  # fmt: skip
+            campaign=campaign,
+            out_dir=options["out"],
+            item_ids=options["items"],
+            threshold=options["threshold"],
+            dilation=options["dilation"],
+        )
         self.stdout.write(f"{len(paths)} masks written to {options['out']}")
