@@ -87,6 +87,7 @@ def test_padding_does_not_change_outputs(variant: str) -> None:
     assert gen_pair[0, : gen_alone.shape[1]].tolist() == gen_alone[0].tolist()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", ["multihead", "augmented"])
 def test_tiny_model_overfits_and_generates_exact_tagged_prompt(variant: str) -> None:
     model, proc = _build(variant, seed=2)

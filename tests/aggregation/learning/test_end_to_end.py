@@ -13,7 +13,7 @@ from tests.conftest import api_client_for, wait_for
 
 from .conftest import tiny_learning
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.worker, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
 def test_retraining_on_a_real_worker_orders_the_queue(training_worker, synthetic_campaign, make_user):

@@ -43,6 +43,7 @@ def test_queue_order_without_random_share_is_by_value_and_seeded_with_it():
     assert mixed == queue_order(values * 20, random_share=0.5, seed=3)
 
 
+@pytest.mark.slow
 @pytest.mark.django_db
 def test_a_worse_version_stays_inactive_until_an_admin_forces_it(
     synthetic_campaign, make_user, monkeypatch, django_capture_on_commit_callbacks
