@@ -193,8 +193,10 @@ def start_celery_worker(
     media_root: Path,
     extra_env: dict | None = None,
     concurrency: int = 2,
+    beat: bool = False,
 ):
-    """A real `celery worker` process against the pytest-django test database, on Redis.
+    """A real `celery worker` process against the pytest-django test database, on Redis
+    (or the broker extra_env names), with an embedded beat when asked, as the demo runs it.
 
     Returns the process with .log and .media_root; stop it with stop_celery_worker.
     """
@@ -221,6 +223,7 @@ def start_celery_worker(
             "-A",
             "richhf_site",
             "worker",
+            *(["--beat"] if beat else []),
             "-l",
             "INFO",
             "-c",
@@ -251,15 +254,17 @@ def start_celery_worker(
     return proc
 
 
-def stop_celery_worker(proc) -> None:
+def stop_celery_worker(proc, sig: int = signal.SIGTERM) -> None:
+    """Stops the worker's whole process group with ``sig`` (SIGKILL: a crash mid-task)."""
     if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
+        os.killpg(proc.pid, sig)
     try:
         proc.wait(timeout=30)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-    proc.log_handle.close()
+    if not proc.log_handle.closed:
+        proc.log_handle.close()
 
 
 @pytest.fixture(scope="session")
@@ -311,3 +316,26 @@ def shot():
         return path
 
     return take
+
+
+def submitted_annotation(item, user, scores=(3, 3, 3, 3), words=(), implausible=(), misaligned=(), time_ms=10_000):
+    """A submitted answer written straight to the database (no lease dance)."""
+    from django.utils import timezone
+
+    from annotation.models import Annotation, Assignment, AssignmentState
+    from modeling.protocol import SCORE_NAMES
+
+    now = timezone.now()
+    assignment = Assignment.objects.create(
+        item=item, rater=user, state=AssignmentState.SUBMITTED, leased_at=now, expires_at=now, finished_at=now
+    )
+    return Annotation.objects.create(
+        assignment=assignment,
+        item=item,
+        rater=user,
+        implausible_points=[list(p) for p in implausible],
+        misaligned_points=[list(p) for p in misaligned],
+        misaligned_words=sorted(words),
+        time_spent_ms=time_ms,
+        **dict(zip(SCORE_NAMES, scores, strict=True)),
+    )

@@ -21,7 +21,7 @@ from aggregation.learning.models import ItemPrediction, ModelVersion, Strategy
 from aggregation.services import item_aggregates_recompute
 from annotation.models import Annotation, Assignment, AssignmentState
 from annotation.services import AnnotationInput, annotation_submit, assignment_next, campaign_add_raters
-from tests.conftest import api_client_for, valid_submission
+from tests.conftest import api_client_for, submitted_annotation, valid_submission
 
 pytestmark = pytest.mark.django_db
 
@@ -76,19 +76,7 @@ def _version(campaign, **kwargs) -> ModelVersion:
 
 
 def _submitted(item, user) -> Annotation:
-    now = timezone.now()
-    assignment = Assignment.objects.create(
-        item=item, rater=user, state=AssignmentState.SUBMITTED, leased_at=now, expires_at=now, finished_at=now
-    )
-    return Annotation.objects.create(
-        assignment=assignment,
-        item=item,
-        rater=user,
-        implausible_points=[[0.5, 0.5]],
-        misaligned_points=[],
-        misaligned_words=[1],
-        **SCORES,
-    )
+    return submitted_annotation(item, user, scores=tuple(SCORES.values()), words=[1], implausible=[[0.5, 0.5]])
 
 
 def _page_client(user) -> Client:

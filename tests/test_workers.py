@@ -1,10 +1,6 @@
 """Hand-offs through real Celery workers: Redis (the full stack) and the filesystem broker
 (the embedded demo default)."""
 
-import os
-import signal
-import subprocess
-import sys
 from datetime import timedelta
 
 import pytest
@@ -14,7 +10,7 @@ from django.utils import timezone
 
 from aggregation.models import ItemAggregate
 from annotation.models import Assignment, AssignmentState
-from tests.conftest import ARTIFACTS, ROOT, api_client_for, valid_submission, wait_for
+from tests.conftest import api_client_for, start_celery_worker, stop_celery_worker, valid_submission, wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -39,58 +35,24 @@ def test_embedded_filesystem_broker_runs_beat_tasks_on_a_real_worker(django_db_s
     item = make_item(campaign)
     past = timezone.now() - timedelta(hours=2)
     stale = Assignment.objects.create(item=item, rater=r1, leased_at=past, expires_at=past + timedelta(minutes=20))
-    db = settings.DATABASES["default"]
-    if "postgresql" not in db["ENGINE"]:
-        pytest.fail("run through `make test` (PostgreSQL)")
     var_dir = tmp_path / "var"
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER'] or 'postgres'}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "CELERY_BROKER_URL": "filesystem://",
-        "RICHHF_VAR_DIR": str(var_dir),
-        "RICHHF_EXPIRE_EVERY_S": "2",
-    }
-    log_path = ARTIFACTS / "celery-filesystem-worker.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "richhf_site",
-                "worker",
-                "--beat",
-                "-l",
-                "INFO",
-                "-c",
-                "1",
-                "-Q",
-                settings.CELERY_TASK_DEFAULT_QUEUE,
-                "--without-gossip",
-                "--without-mingle",
-                "-n",
-                "fs-test@%h",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
+    proc = start_celery_worker(
+        name="fs-test",
+        queues=[settings.CELERY_TASK_DEFAULT_QUEUE],
+        var_dir=var_dir,
+        media_root=var_dir / "media",
+        extra_env={"CELERY_BROKER_URL": "filesystem://", "RICHHF_EXPIRE_EVERY_S": "2"},
+        concurrency=1,
+        beat=True,
+    )
+    try:
 
-            def expired():
-                stale.refresh_from_db()
-                return stale.state == AssignmentState.EXPIRED
+        def expired():
+            stale.refresh_from_db()
+            return stale.state == AssignmentState.EXPIRED
 
-            # Beat (embedded with --beat, as the demo runs it) sends expire_leases every 2 s
-            # through the filesystem queue; the worker picks it up and runs it.
-            wait_for(expired, timeout=60, what="beat + worker on the filesystem broker to expire the lease")
-        finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+        # Beat (embedded with --beat, as the demo runs it) sends expire_leases every 2 s
+        # through the filesystem queue; the worker picks it up and runs it.
+        wait_for(expired, timeout=60, what="beat + worker on the filesystem broker to expire the lease")
+    finally:
+        stop_celery_worker(proc)

@@ -10,11 +10,10 @@ the files on disk are exactly the ones the rows point to.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 from datetime import timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -29,60 +28,21 @@ from aggregation.tasks import aggregate_item
 from annotation.models import Item
 from modeling.heatmaps import decode_heatmap_png as decode_png
 from tests.aggregation.conftest import answer
-from tests.conftest import ARTIFACTS, ROOT, wait_for
+from tests.conftest import start_celery_worker, stop_celery_worker, wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.slow]
 
 QUEUE = "aggregation-fault-test"
 
 
-def start_worker(media_root, tag: str) -> tuple[subprocess.Popen, object]:
-    db = django_settings.DATABASES["default"]
-    url = f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "CELERY_BROKER_URL": django_settings.CELERY_BROKER_URL,
-        "DJANGO_MEDIA_ROOT": str(media_root),
-        "RICHHF_VAR_DIR": str(media_root.parent),
-    }
-    log = ARTIFACTS / f"celery-fault-worker-{tag}.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    handle = log.open("w")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "richhf_site",
-            "worker",
-            "-l",
-            "INFO",
-            "-c",
-            "1",
-            "-Q",
-            f"{QUEUE},{django_settings.CELERY_TASK_DEFAULT_QUEUE}",
-            "--without-gossip",
-            "--without-mingle",
-            "-n",
-            f"fault-{tag}-{os.getpid()}@%h",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=handle,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+def start_worker(media_root: Path, tag: str) -> subprocess.Popen:
+    return start_celery_worker(
+        name=f"fault-{tag}",
+        queues=[QUEUE, django_settings.CELERY_TASK_DEFAULT_QUEUE],
+        var_dir=media_root.parent,
+        media_root=media_root,
+        concurrency=1,
     )
-    wait_for(lambda: "ready." in log.read_text() or proc.poll() is not None, timeout=60, what=f"worker {tag}")
-    assert proc.poll() is None, log.read_text()[-2000:]
-    return proc, handle
-
-
-def stop(proc: subprocess.Popen, sig: int) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, sig)
-    proc.wait(timeout=30)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -106,7 +66,7 @@ def test_sigkill_mid_task_then_restart_leaves_one_correct_aggregate_per_item(
         items.append(item)
     broker = redis.Redis.from_url(django_settings.CELERY_BROKER_URL)
 
-    worker, handle = start_worker(celery_worker_proc.media_root, "first")
+    worker = start_worker(celery_worker_proc.media_root, "first")
     try:
         for item in items:
             aggregate_item.apply_async((item.pk,), queue=QUEUE)
@@ -116,24 +76,22 @@ def test_sigkill_mid_task_then_restart_leaves_one_correct_aggregate_per_item(
             interval=0.02,
             what="two aggregates and a task in flight",
         )
-        stop(worker, signal.SIGKILL)
+        stop_celery_worker(worker, signal.SIGKILL)
     finally:
-        stop(worker, signal.SIGKILL)
-        handle.close()
+        stop_celery_worker(worker, signal.SIGKILL)
     done_at_kill = ItemAggregate.objects.count()
     assert done_at_kill < len(items), "the worker finished everything before the kill; make the tasks slower"
     in_flight = broker.hlen("unacked")
     assert in_flight >= 1  # the killed task's message: delivered, never acknowledged
 
-    worker, handle = start_worker(celery_worker_proc.media_root, "restarted")
+    worker = start_worker(celery_worker_proc.media_root, "restarted")
     try:
         # What beat does every few minutes, without waiting for it.
         wait_for(lambda: not broker.llen(QUEUE), timeout=60, what="the restarted worker to drain its queue")
         aggregates_reconcile(grace=timedelta(0))
         wait_for(lambda: ItemAggregate.objects.count() == len(items), timeout=90, what="every item aggregated")
     finally:
-        stop(worker, signal.SIGTERM)
-        handle.close()
+        stop_celery_worker(worker)
 
     for item in Item.objects.filter(pk__in=[i.pk for i in items]).select_related("campaign"):
         rows = list(ItemAggregate.objects.filter(item=item))

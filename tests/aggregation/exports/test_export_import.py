@@ -167,17 +167,12 @@ def test_round_trip_export_import_export_is_identical(annotated, tmp_path):
     first = tmp_path / "first"
     export_campaign(campaign=campaign, fmt="tfrecord", out_dir=first)
     images, prompts = write_release_inputs(items, tmp_path)
-    call_command(
-        "import_richhf",
-        str(first),
-        "--images",
-        str(images),
-        "--prompts",
-        str(prompts),
-        "--campaign",
-        "copy",
-        "--no-progress",
-    )
+
+    def import_copy() -> None:
+        args = ["--images", str(images), "--prompts", str(prompts), "--campaign", "copy", "--no-progress"]
+        call_command("import_richhf", str(first), *args)
+
+    import_copy()
     copy = Campaign.objects.get(name="copy")
     assert ImportedLabel.objects.filter(item__campaign=copy).count() == 6
     assert not copy.items.filter(completed_at__isnull=True).exists()  # never enters the raters' queue
@@ -195,17 +190,7 @@ def test_round_trip_export_import_export_is_identical(annotated, tmp_path):
                 else:
                     assert x[key] == y[key], key
     # A second import of the same files adds nothing.
-    call_command(
-        "import_richhf",
-        str(first),
-        "--images",
-        str(images),
-        "--prompts",
-        str(prompts),
-        "--campaign",
-        "copy",
-        "--no-progress",
-    )
+    import_copy()
     assert ImportedLabel.objects.filter(item__campaign=copy).count() == 6
 
 
