@@ -33,6 +33,13 @@ def _chunks(ids: Sequence[int], size: int) -> Iterator[list[int]]:
         yield list(ids[start : start + size])
 
 
+def _forget_inherited_connections() -> None:
+    """In a forked child: new connection objects, leaving the parent's sockets untouched (the
+    child ends with os._exit, so nothing closes them from here either)."""
+    for inherited in connections.all(initialized_only=True):
+        connections[inherited.alias] = type(inherited)(inherited.settings_dict, inherited.alias)
+
+
 class Command(BaseCommand):
     help = "Recompute the aggregates of a campaign's complete items (heatmaps, scores, keywords, agreement)."
 
@@ -90,9 +97,11 @@ class Command(BaseCommand):
                 add(_recompute_chunk(job))
         else:
             # Forked children must not share the parent's database socket: close it first,
-            # and each child opens its own on first use.
+            # and each child starts from fresh connection objects and opens its own on first
+            # use (a connection the parent could not close, e.g. one inside an atomic block,
+            # would otherwise be used by two processes at once).
             connections.close_all()
-            with multiprocessing.get_context("fork").Pool(workers) as pool:
+            with multiprocessing.get_context("fork").Pool(workers, initializer=_forget_inherited_connections) as pool:
                 for result in pool.imap_unordered(_recompute_chunk, jobs):
                     add(result)
         bar.close()
