@@ -1,4 +1,6 @@
-from celery import shared_task
+from __future__ import annotations
+
+from celery import Task, shared_task
 
 from . import services
 
@@ -15,7 +17,7 @@ from . import services
     soft_time_limit=60,
     time_limit=90,
 )
-def deliver(self, delivery_id: int) -> None:  # type: ignore[no-untyped-def]
+def deliver(self: Task[[int], None], delivery_id: int) -> None:
     outcome = services.delivery_attempt(delivery_id=delivery_id)
     if outcome.retry_in_s is not None:
         # If this publish fails (broker down) the row stays pending with its next_attempt_at,

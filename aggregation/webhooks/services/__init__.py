@@ -2,8 +2,8 @@
 
 from .deliveries import (
     AttemptOutcome,
-    delivery_attempt,
     deliveries_enqueue_due,
+    delivery_attempt,
     event_emit,
     export_finished_emit,
     item_completed_emit,

@@ -182,7 +182,9 @@ def delivery_attempt(*, delivery_id: int, now: datetime | None = None) -> Attemp
     delivery = WebhookDelivery.objects.select_related("endpoint").get(pk=delivery_id)
     endpoint = delivery.endpoint
     if not endpoint.is_active:
-        return _record_failed(delivery, now=now, error=f"not sent: the endpoint is disabled ({endpoint.disabled_reason})")
+        return _record_failed(
+            delivery, now=now, error=f"not sent: the endpoint is disabled ({endpoint.disabled_reason})"
+        )
     attempt = delivery.attempts + 1
     status_code: int | None = None
     try:
@@ -190,7 +192,11 @@ def delivery_attempt(*, delivery_id: int, now: datetime | None = None) -> Attemp
     except _Transient as exc:
         if attempt >= settings.RICHHF_WEBHOOKS_MAX_ATTEMPTS:
             return _record_failed(
-                delivery, now=now, attempts=attempt, status_code=exc.status_code, error=f"gave up after {attempt} attempts: {exc.message}"
+                delivery,
+                now=now,
+                attempts=attempt,
+                status_code=exc.status_code,
+                error=f"gave up after {attempt} attempts: {exc.message}",
             )
         # attempt 1 failed -> wait BACKOFF_S, then 2x, 4x, ... capped at BACKOFF_MAX_S.
         delay = get_exponential_backoff_interval(
@@ -296,9 +302,7 @@ def _endpoint_failure_record(*, endpoint_id: int, error: str) -> None:
     single UPDATEs, so two workers failing at once count twice and disable once."""
     WebhookEndpoint.objects.filter(pk=endpoint_id).update(consecutive_failures=F("consecutive_failures") + 1)
     limit = settings.RICHHF_WEBHOOKS_DISABLE_AFTER
-    disabled = WebhookEndpoint.objects.filter(
-        pk=endpoint_id, is_active=True, consecutive_failures__gte=limit
-    ).update(
+    disabled = WebhookEndpoint.objects.filter(pk=endpoint_id, is_active=True, consecutive_failures__gte=limit).update(
         is_active=False,
         disabled_reason=f"disabled after {limit} failed deliveries in a row; last: {error}"[:2000],
         updated_at=timezone.now(),

@@ -57,7 +57,11 @@ def endpoint_create(
 
 @transaction.atomic
 def endpoint_update(
-    *, endpoint: WebhookEndpoint, url: str | None = None, events: Sequence[str] | None = None, is_active: bool | None = None
+    *,
+    endpoint: WebhookEndpoint,
+    url: str | None = None,
+    events: Sequence[str] | None = None,
+    is_active: bool | None = None,
 ) -> WebhookEndpoint:
     """Changes what is given. Re-enabling an endpoint clears its failure count and the reason
     it was disabled, and checks its URL again (the host may resolve elsewhere by now)."""

@@ -79,7 +79,9 @@ def test_bad_registrations_are_400_naming_the_field(
 def test_private_urls_register_with_the_setting(make_campaign, people, settings: Settings):
     settings.RICHHF_WEBHOOKS_ALLOW_PRIVATE = True
     response = api_client_for(people["admin"]).post(
-        _list_url(make_campaign().pk), {"url": "http://127.0.0.1:8000/hook", "events": ["item.completed"]}, format="json"
+        _list_url(make_campaign().pk),
+        {"url": "http://127.0.0.1:8000/hook", "events": ["item.completed"]},
+        format="json",
     )
     assert response.status_code == 201
 
@@ -90,7 +92,12 @@ def test_only_admins_manage_endpoints(make_campaign, people, role: str):
     endpoint = services.endpoint_create(campaign=campaign, url=PUBLIC_URL, events=[Event.ITEM_COMPLETED])
     client = api_client_for(people[role])
     detail = reverse("webhooks:endpoint", args=[endpoint.pk])
-    assert client.post(_list_url(campaign.pk), {"url": PUBLIC_URL, "events": ["item.completed"]}, format="json").status_code == 403
+    assert (
+        client.post(
+            _list_url(campaign.pk), {"url": PUBLIC_URL, "events": ["item.completed"]}, format="json"
+        ).status_code
+        == 403
+    )
     assert client.get(_list_url(campaign.pk)).status_code == 403
     assert client.get(detail).status_code == 403
     assert client.patch(detail, {"is_active": False}, format="json").status_code == 403

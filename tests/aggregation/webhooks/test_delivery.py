@@ -83,11 +83,17 @@ def test_a_completed_item_reaches_the_receiver_signed(
     signature, timestamp = request.headers[SIGNATURE_HEADER], request.headers[TIMESTAMP_HEADER]
     assert signature.startswith("sha256=")
     now = time.time()
-    assert signature_is_valid(secret=endpoint.secret, body=request.body, signature=signature, timestamp=timestamp, now=now)
+    assert signature_is_valid(
+        secret=endpoint.secret, body=request.body, signature=signature, timestamp=timestamp, now=now
+    )
     # The check a receiver makes refuses another secret, a changed body and a replayed timestamp.
     assert not signature_is_valid(secret="t" * 32, body=request.body, signature=signature, timestamp=timestamp, now=now)
     assert not signature_is_valid(
-        secret=endpoint.secret, body=request.body.replace(b"item", b"itex"), signature=signature, timestamp=timestamp, now=now
+        secret=endpoint.secret,
+        body=request.body.replace(b"item", b"itex"),
+        signature=signature,
+        timestamp=timestamp,
+        now=now,
     )
     assert not signature_is_valid(
         secret=endpoint.secret, body=request.body, signature=signature, timestamp=str(int(timestamp) + 1), now=now
@@ -172,7 +178,7 @@ def test_which_answers_are_retried(
 
 
 def test_a_refused_connection_is_retried(make_campaign, allow_private, receiver: Receiver):
-    endpoint = _endpoint(make_campaign(), receiver.url.replace("/hook", "") .rsplit(":", 1)[0] + ":9/hook")
+    endpoint = _endpoint(make_campaign(), receiver.url.replace("/hook", "").rsplit(":", 1)[0] + ":9/hook")
     [delivery_id] = _emit(endpoint.campaign)
     outcome = services.delivery_attempt(delivery_id=delivery_id)
     assert outcome.status == "pending" and outcome.retry_in_s == 10
@@ -209,9 +215,7 @@ def test_an_endpoint_that_keeps_failing_is_disabled_and_re_enabling_resets_it(
     assert len(receiver.requests) == sent + 1
 
 
-def test_a_delivery_pending_when_its_endpoint_is_disabled_is_not_sent(
-    make_campaign, allow_private, receiver: Receiver
-):
+def test_a_delivery_pending_when_its_endpoint_is_disabled_is_not_sent(make_campaign, allow_private, receiver: Receiver):
     endpoint = _endpoint(make_campaign(), receiver.url)
     [delivery_id] = _emit(endpoint.campaign)
     services.endpoint_update(endpoint=endpoint, is_active=False)
@@ -288,6 +292,6 @@ def test_model_activated_is_emitted_only_when_the_activation_commits(
         callback()
     delivery = WebhookDelivery.objects.get()
     assert sent == [delivery.pk] and delivery.payload["event"] == "model.activated"
-    assert delivery.payload["data"]["model_version"] == version.pk and delivery.payload["data"]["activated_by"] == "boss"
-
-
+    assert (
+        delivery.payload["data"]["model_version"] == version.pk and delivery.payload["data"]["activated_by"] == "boss"
+    )
