@@ -123,6 +123,9 @@ class CampaignWebhookDeliveriesApi(APIView):
         default_limit = 50
         max_limit = 500
 
+    # Read by drf-spectacular, which then documents the paginated envelope, not a bare list.
+    pagination_class = Pagination
+
     class FilterInput(serializers.Serializer):
         endpoint = serializers.IntegerField(required=False, min_value=1)
         status = serializers.ChoiceField(choices=WebhookDelivery.Status.choices, required=False)
@@ -143,6 +146,6 @@ class CampaignWebhookDeliveriesApi(APIView):
             endpoint_id=filters.validated_data.get("endpoint"),
             status=filters.validated_data.get("status"),
         )
-        paginator = self.Pagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(deliveries, request, view=self)
         return paginator.get_paginated_response(WebhookDeliveryOutput(page, many=True).data)
