@@ -226,6 +226,7 @@ INSTALLED_APPS.append("aggregation.webhooks")
 RICHHF_WEBHOOKS_ALLOW_PRIVATE = env_bool("RICHHF_WEBHOOKS_ALLOW_PRIVATE", False)
 RICHHF_WEBHOOKS_MAX_ATTEMPTS = int(os.environ.get("RICHHF_WEBHOOKS_MAX_ATTEMPTS", "8"))
 RICHHF_WEBHOOKS_BACKOFF_S = int(os.environ.get("RICHHF_WEBHOOKS_BACKOFF_S", "30"))  # then 2x, 4x, ...
+# A retry waits in the worker as an ETA message: keep it under the Redis visibility timeout.
 RICHHF_WEBHOOKS_BACKOFF_MAX_S = int(os.environ.get("RICHHF_WEBHOOKS_BACKOFF_MAX_S", "3600"))
 RICHHF_WEBHOOKS_CONNECT_TIMEOUT_S = float(os.environ.get("RICHHF_WEBHOOKS_CONNECT_TIMEOUT_S", "3"))
 RICHHF_WEBHOOKS_READ_TIMEOUT_S = float(os.environ.get("RICHHF_WEBHOOKS_READ_TIMEOUT_S", "10"))
