@@ -179,7 +179,9 @@ def delivery_attempt(*, delivery_id: int, now: datetime | None = None) -> Attemp
     )
     if not claimed:
         return AttemptOutcome(status="skipped")
-    delivery = WebhookDelivery.objects.select_related("endpoint").get(pk=delivery_id)
+    delivery = WebhookDelivery.objects.select_related("endpoint").filter(pk=delivery_id).first()
+    if delivery is None:  # its endpoint was deleted meanwhile, and the log with it
+        return AttemptOutcome(status="skipped")
     endpoint = delivery.endpoint
     if not endpoint.is_active:
         return _record_failed(
