@@ -219,3 +219,22 @@ LOGGING = {
 # Annotation limits (validated on submit).
 RICHHF_MAX_POINTS_PER_KIND = int(os.environ.get("RICHHF_MAX_POINTS_PER_KIND", "200"))
 RICHHF_MAX_IMAGE_PIXELS = int(os.environ.get("RICHHF_MAX_IMAGE_PIXELS", str(64 * 1024 * 1024)))
+
+# Webhooks (issue 12): signed POSTs to admins' endpoints, delivered by Celery with retries.
+INSTALLED_APPS.append("aggregation.webhooks")
+# Only public http(s) addresses may receive webhooks; tests turn this on for a local receiver.
+RICHHF_WEBHOOKS_ALLOW_PRIVATE = env_bool("RICHHF_WEBHOOKS_ALLOW_PRIVATE", False)
+RICHHF_WEBHOOKS_MAX_ATTEMPTS = int(os.environ.get("RICHHF_WEBHOOKS_MAX_ATTEMPTS", "8"))
+RICHHF_WEBHOOKS_BACKOFF_S = int(os.environ.get("RICHHF_WEBHOOKS_BACKOFF_S", "30"))  # then 2x, 4x, ...
+# A retry waits in the worker as an ETA message: keep it under the Redis visibility timeout.
+RICHHF_WEBHOOKS_BACKOFF_MAX_S = int(os.environ.get("RICHHF_WEBHOOKS_BACKOFF_MAX_S", "3600"))
+RICHHF_WEBHOOKS_CONNECT_TIMEOUT_S = float(os.environ.get("RICHHF_WEBHOOKS_CONNECT_TIMEOUT_S", "3"))
+RICHHF_WEBHOOKS_READ_TIMEOUT_S = float(os.environ.get("RICHHF_WEBHOOKS_READ_TIMEOUT_S", "10"))
+# Deliveries that finally failed in a row before the endpoint is disabled.
+RICHHF_WEBHOOKS_DISABLE_AFTER = int(os.environ.get("RICHHF_WEBHOOKS_DISABLE_AFTER", "5"))
+# A pending delivery this far past its due time lost its message and is enqueued again.
+RICHHF_WEBHOOKS_SWEEP_GRACE_S = int(os.environ.get("RICHHF_WEBHOOKS_SWEEP_GRACE_S", "300"))
+CELERY_BEAT_SCHEDULE["webhooks-enqueue-due"] = {
+    "task": "webhooks.enqueue_due",
+    "schedule": timedelta(seconds=int(os.environ.get("RICHHF_WEBHOOKS_SWEEP_EVERY_S", "300"))),
+}

@@ -8,6 +8,7 @@ urlpatterns = [
     path("api/", include("annotation.urls")),
     path("api/", include("aggregation.urls")),
     path("api/", include("aggregation.exports.urls")),
+    path("api/", include("aggregation.webhooks.urls")),
     path("api/auth/token/", obtain_auth_token, name="api-token"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-docs"),

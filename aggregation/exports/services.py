@@ -11,6 +11,7 @@ from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
 
+from aggregation.webhooks.services import export_finished_emit
 from annotation.models import Campaign
 from richhf_site.errors import ApplicationError
 
@@ -75,6 +76,7 @@ def export_job_run(*, job_id: int) -> ExportJob:
         job.progress = 1.0
         job.finished_at = timezone.now()
         job.save(update_fields=["archive", "sha256", "items_exported", "left_out", "status", "progress", "finished_at"])
+        export_finished_emit(job=job)  # never raises: a webhook cannot fail the finished export
         return job
     except Exception as exc:
         ExportJob.objects.filter(pk=job.pk).update(

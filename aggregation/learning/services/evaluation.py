@@ -21,6 +21,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
+from aggregation.webhooks.services import model_activated_emit
 from richhf_site.errors import ApplicationError
 
 from ..models import LearningSettings, ModelVersion, VersionStatus
@@ -104,6 +105,7 @@ def _activate(version: ModelVersion, *, by: str) -> None:
         is_active=False
     )
     version_fields_record(version=version, is_active=True, activated_by=by)
+    model_activated_emit(version=version)  # sent after this transaction commits, never raises
 
 
 def _enqueue_predict(version_id: int) -> None:
