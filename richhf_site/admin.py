@@ -1,4 +1,4 @@
-"""The admin site (the admin role gets in however it was granted) and API tokens in it."""
+"""API tokens in the Django admin: an admin sees and revokes anyone's (keys are never shown)."""
 
 from __future__ import annotations
 
@@ -6,21 +6,8 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from . import roles
-
-
-class RichHFAdminSite(admin.AdminSite):
-    """Lets in staff and the admin role. Django's own check is is_staff only, which
-    user_add_role never set and adding the user to the "admin" group does not set either."""
-
-    def has_permission(self, request: HttpRequest) -> bool:
-        user = request.user
-        return user.is_active and (user.is_staff or roles.is_admin(user))
-
-
-# Defined above before anything registers: the first admin.site access imports this class.
-from .auth import tokens_revoke  # noqa: E402
-from .models import ApiToken  # noqa: E402
+from .auth import tokens_revoke
+from .models import ApiToken
 
 
 @admin.register(ApiToken)

@@ -17,4 +17,4 @@ class RichHFAdminConfig(admin_apps.AdminConfig):
     """Replaces "django.contrib.admin" in INSTALLED_APPS (settings, "hardening: access")."""
 
     default = False
-    default_site = "richhf_site.admin.RichHFAdminSite"
+    default_site = "richhf_site.admin_site.RichHFAdminSite"

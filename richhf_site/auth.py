@@ -22,6 +22,7 @@ from axes.helpers import get_cool_off
 from django.contrib.auth import authenticate
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.signals import user_logged_in
 from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -225,6 +226,9 @@ class TokenObtainApi(APIView):
             raise ApplicationError(
                 "Unable to log in with the provided username and password.", field="non_field_errors"
             )
+        # A token login is a login: last_login is updated, and axes clears the failures of
+        # this account and address (AXES_RESET_ON_SUCCESS), as on the login page.
+        user_logged_in.send(sender=user.__class__, request=request._request, user=user)
         issued = token_create(user=user, name=data.validated_data["name"] or "API login")
         return Response(
             self.Output({"token": issued.key, "id": issued.token.pk, "expires_at": issued.token.expires_at}).data

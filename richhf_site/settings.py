@@ -252,9 +252,11 @@ AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_LOCKOUT_CALLABLE = "richhf_site.auth.login_lockout_response"
 # The address axes counts: REMOTE_ADDR (gunicorn serves directly in docker-compose.yml).
 # Behind a reverse proxy set AXES_IPWARE_* (django-ipware) so the client's address is used.
+# Token first: DRF takes the first class's WWW-Authenticate, so a missing, expired or
+# revoked token is a 401 (with Session first it would be a 403).
 REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] = [
-    "rest_framework.authentication.SessionAuthentication",
     "richhf_site.authentication.ExpiringTokenAuthentication",
+    "rest_framework.authentication.SessionAuthentication",
 ]
 # API tokens expire this many days after they are issued (0: never).
 RICHHF_TOKEN_TTL = timedelta(days=float(os.environ.get("RICHHF_TOKEN_TTL_DAYS", "30")))
