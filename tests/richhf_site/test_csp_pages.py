@@ -48,6 +48,11 @@ def test_the_rater_page_has_no_csp_violation(live_server, watched_page, campaign
     watched_page.wait_for_url("**/annotate/*/")
     wait_ready(watched_page)
     assert watched_page.csp_violations() == []
+    # The home page with its API tokens section, after issuing one.
+    watched_page.goto(live_server.url + reverse("home") + "?list")
+    watched_page.click("#api-tokens button[type=submit]:text('New token')")
+    watched_page.wait_for_selector("#new-token")
+    assert watched_page.csp_violations() == []
     assert "script-src 'self'" in watched_page.evaluate(
         "fetch(location.href).then(r => r.headers.get('content-security-policy'))"
     )

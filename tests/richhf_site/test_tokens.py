@@ -121,3 +121,34 @@ def test_legacy_drf_tokens_still_work_but_expire_too(make_user, settings):
 def test_an_unknown_token_gets_401_json():
     response = me("0" * 40)
     assert response.status_code == 401 and "detail" in response.json()
+
+
+def test_a_rater_creates_and_revokes_tokens_on_the_home_page(client, make_user):
+    user = make_user("alice", "rater")
+    make_user("bob", "rater")
+    bobs = obtain("bob")
+    client.force_login(user)
+    home = client.get(reverse("home") + "?list").content.decode()
+    assert 'id="api-tokens"' in home and "You have no API tokens." in home
+
+    page = client.post(reverse("token-new"), {"name": "upload script"})
+    assert page.status_code == 200
+    text = page.content.decode()
+    token = ApiToken.objects.get(user=user)
+    key = text.split('<code id="new-token">')[1].split("</code>")[0]
+    assert token_hash(key) == token.key_hash and token.name == "upload script"
+    assert me(key).status_code == 200
+    # Shown once: the list shows the prefix only.
+    again = client.get(reverse("home") + "?list").content.decode()
+    assert key not in again and f"{key[:8]}…" in again
+
+    assert client.post(reverse("token-revoke", args=[bobs["id"]])).status_code == 404
+    assert me(bobs["token"]).status_code == 200
+    revoked = client.post(reverse("token-revoke", args=[token.pk]))
+    assert revoked.status_code == 302 and revoked["Location"].endswith("#api-tokens")
+    assert me(key).status_code == 401
+
+
+def test_leads_home_page_has_no_token_section(client, make_user):
+    client.force_login(make_user("boss", "lead"))
+    assert 'id="api-tokens"' not in client.get(reverse("home")).content.decode()
