@@ -55,7 +55,7 @@ class LoginThrottleBackend(AxesStandaloneBackend):
 
     def authenticate(
         self, request: HttpRequest | None, username: str | None = None, password: str | None = None, **kwargs: Any
-    ) -> None:  # type: ignore[override]
+    ) -> None:
         if request is None:
             return None
         return super().authenticate(request, username=username, password=password, **kwargs)
