@@ -10,7 +10,7 @@ COPY requirements.txt requirements-modeling.txt ./
 ARG PIP_EXTRA_INDEX_URL=""
 RUN pip install -r requirements.txt
 COPY . .
-RUN DJANGO_SECRET_KEY=build-only python manage.py collectstatic --noinput -v 0
+RUN DJANGO_SECRET_KEY="build-only-$(python -c 'import secrets; print(secrets.token_urlsafe(50))')" python manage.py collectstatic --noinput -v 0
 RUN useradd --create-home richhf && mkdir -p /app/var && chown -R richhf /app/var
 USER richhf
 EXPOSE 8000

@@ -50,14 +50,14 @@ format: install
 
 # mypy with django-stubs; files and strictness are in pyproject.toml ([tool.mypy]).
 typecheck: install
-	$(VENV)/bin/mypy
+	DJANGO_DEBUG=1 $(VENV)/bin/mypy
 
 # What CI runs: lint, types, then the whole suite.
 ci:
 	@bash .ci/run
 
 compose-check: system-deps
-	docker-compose -f docker-compose.yml config -q
+	DJANGO_SECRET_KEY=compose-check-only docker-compose -f docker-compose.yml config -q
 
 clean:
 	rm -rf var build

@@ -257,15 +257,32 @@ def assignment_next(*, rater, campaign: Campaign, now=None, lookahead: int = 0) 
 
 
 def _get_own_assignment_locked(*, assignment_id: int, rater) -> Assignment:
+    """The caller's assignment, row-locked, for a lease action (heartbeat, skip, submit).
+
+    Membership is checked here, on every lease action and not only when leasing: a rater
+    removed from the campaign loses their open leases at once. The check rides on the same
+    query (an EXISTS column), so it costs no round trip.
+    """
     assignment = (
         Assignment.objects.select_for_update(of=("self",))
         .select_related("item", "item__campaign")
+        .annotate(
+            rater_is_member=Exists(
+                Campaign.raters.through.objects.filter(campaign_id=OuterRef("item__campaign_id"), user_id=rater.pk)
+            )
+        )
         .filter(pk=assignment_id)
         .first()
     )
     # Someone else's assignment is reported exactly like a missing one: no existence leak.
     if assignment is None or assignment.rater_id != rater.pk:
         raise ApplicationError("No such assignment.", status_code=404)
+    if not assignment.rater_is_member:
+        raise ApplicationError(
+            "You are no longer a rater of this campaign; this lease cannot be used.",
+            status_code=403,
+            extra={"code": "not_a_member"},
+        )
     return assignment
 
 

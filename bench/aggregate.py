@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import secrets
 import statistics
 import sys
 import tempfile
@@ -34,6 +35,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+os.environ.setdefault(
+    "DJANGO_SECRET_KEY", "bench-only-" + secrets.token_urlsafe(50)
+)  # off DEBUG a real key is required
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "richhf_site.settings")
 
 import django  # noqa: E402

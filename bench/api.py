@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import statistics
 import subprocess
 import sys
@@ -36,6 +37,9 @@ def percentile(values: list[float], q: float) -> float:
 def prepare(n_items: int, n_raters: int, var_dir: Path) -> tuple[int, list[str]]:
     subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", DB_NAME], check=True)
     subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", DB_NAME], check=True)
+    os.environ.setdefault(
+        "DJANGO_SECRET_KEY", "bench-only-" + secrets.token_urlsafe(50)
+    )  # off DEBUG a real key is required
     os.environ.update(DATABASE_URL=DB_URL, RICHHF_VAR_DIR=str(var_dir), DJANGO_SETTINGS_MODULE="richhf_site.settings")
     import django
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import secrets
 import statistics
 import subprocess
 import sys
@@ -31,6 +32,9 @@ def main() -> None:
     args = parser.parse_args()
     subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", DB_NAME], check=True)
     subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", DB_NAME], check=True)
+    os.environ.setdefault(
+        "DJANGO_SECRET_KEY", "bench-only-" + secrets.token_urlsafe(50)
+    )  # off DEBUG a real key is required
     os.environ.update(
         DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{DB_NAME}",
         RICHHF_VAR_DIR=str(ROOT / "build" / "bench-dashboard"),

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import secrets
 import statistics
 import subprocess
 import sys
@@ -27,6 +28,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 DB_NAME = "richhf_bench_export"
 VAR = ROOT / "build" / "bench-export"
+os.environ.setdefault(
+    "DJANGO_SECRET_KEY", "bench-only-" + secrets.token_urlsafe(50)
+)  # off DEBUG a real key is required
 ENV = {
     "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DB_NAME}",
     "RICHHF_VAR_DIR": str(VAR),

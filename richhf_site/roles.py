@@ -25,19 +25,19 @@ def user_roles(user: Any) -> set[str]:
     return cached
 
 
-def is_rater(user) -> bool:
+def is_rater(user: Any) -> bool:
     return RATER in user_roles(user)
 
 
-def is_lead_or_admin(user) -> bool:
+def is_lead_or_admin(user: Any) -> bool:
     return bool(user_roles(user) & {LEAD, ADMIN})
 
 
-def is_admin(user) -> bool:
+def is_admin(user: Any) -> bool:
     return ADMIN in user_roles(user)
 
 
-def user_add_role(*, user, role: str) -> None:
+def user_add_role(*, user: Any, role: str) -> None:
     if role not in ALL_ROLES:
         raise ValueError(f"unknown role {role!r}; expected one of {', '.join(ALL_ROLES)}")
     group, _ = Group.objects.get_or_create(name=role)

@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("RICHHF_VAR_DIR", BASE_DIR / "var"))
@@ -23,12 +24,23 @@ def env_bool(name: str, default: bool = False) -> bool:
 
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
+# hardening: access (secret key). Without DEBUG the key must be real: Django's own deploy
+# check rule (50+ characters, 5+ distinct ones, not a "django-insecure-" key) and none of
+# the placeholders this project ever shipped. A weak key lets anyone forge sessions.
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
+_PLACEHOLDER_SECRET_KEYS = {"change-me-in-production", "insecure-local-development-key-change-me", "build-only"}
+if not DEBUG and (
+    SECRET_KEY in _PLACEHOLDER_SECRET_KEYS
+    or len(SECRET_KEY) < 50
+    or len(set(SECRET_KEY)) < 5
+    or SECRET_KEY.startswith("django-insecure-")
+):
+    raise ImproperlyConfigured(
+        "DJANGO_SECRET_KEY is missing, a placeholder or too weak, and DJANGO_DEBUG is off. Set a random "
+        "key of at least 50 characters, e.g. from: python3 -c 'import secrets; print(secrets.token_urlsafe(50))'"
+    )
 if not SECRET_KEY:
-    if not DEBUG and env_bool("RICHHF_REQUIRE_SECRET", False):
-        raise RuntimeError("DJANGO_SECRET_KEY must be set in production")
-    # Local-only fallback (demo, tests). Production sets DJANGO_SECRET_KEY (see compose).
-    SECRET_KEY = "insecure-local-development-key-change-me"
+    SECRET_KEY = "insecure-local-development-key-change-me"  # DEBUG only (make demo)
 ALLOWED_HOSTS = [h for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",") if h]
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if o]
 
@@ -237,4 +249,59 @@ RICHHF_WEBHOOKS_SWEEP_GRACE_S = int(os.environ.get("RICHHF_WEBHOOKS_SWEEP_GRACE_
 CELERY_BEAT_SCHEDULE["webhooks-enqueue-due"] = {
     "task": "webhooks.enqueue_due",
     "schedule": timedelta(seconds=int(os.environ.get("RICHHF_WEBHOOKS_SWEEP_EVERY_S", "300"))),
+}
+
+# --- hardening: access -------------------------------------------------------------------
+# Login throttling (django-axes), expiring API tokens, the admin role's /admin/ access,
+# secure cookies, HSTS and a Content-Security-Policy (django-csp). See richhf_site/auth.py.
+# The admin site class that also lets in the admin role (richhf_site/admin.py).
+INSTALLED_APPS[INSTALLED_APPS.index("django.contrib.admin")] = "richhf_site.apps.RichHFAdminConfig"
+INSTALLED_APPS += ["richhf_site", "axes", "csp"]
+MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1, "csp.middleware.CSPMiddleware")
+MIDDLEWARE.append("axes.middleware.AxesMiddleware")  # last, as django-axes requires
+AUTHENTICATION_BACKENDS = ["richhf_site.auth.LoginThrottleBackend", "richhf_site.auth.RoleModelBackend"]
+# Failed password logins are counted per account and, separately, per address: after
+# AXES_FAILURE_LIMIT failures either one is refused (even the right password) until the
+# cool-off has passed since the last counted failure. Refused tries do not extend it.
+AXES_FAILURE_LIMIT = int(os.environ.get("RICHHF_LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("RICHHF_LOGIN_COOLOFF_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "richhf_site.auth.login_lockout_response"
+# The address axes counts: REMOTE_ADDR (gunicorn serves directly in docker-compose.yml).
+# Behind a reverse proxy set AXES_IPWARE_* (django-ipware) so the client's address is used.
+# Token first: DRF takes the first class's WWW-Authenticate, so a missing, expired or
+# revoked token is a 401 (with Session first it would be a 403).
+REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] = [
+    "richhf_site.authentication.ExpiringTokenAuthentication",
+    "rest_framework.authentication.SessionAuthentication",
+]
+# API tokens expire this many days after they are issued (0: never).
+RICHHF_TOKEN_TTL = timedelta(days=float(os.environ.get("RICHHF_TOKEN_TTL_DAYS", "30")))
+# Cookies only over HTTPS and HSTS, off DEBUG. The header is sent on HTTPS requests only
+# (SecurityMiddleware), so plain-http test and demo servers are unaffected. Behind a TLS
+# proxy set DJANGO_SECURE_PROXY_SSL_HEADER=1 (it must set X-Forwarded-Proto).
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", not DEBUG)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", "0" if DEBUG else str(365 * 24 * 3600)))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", False)
+if env_bool("DJANGO_SECURE_PROXY_SSL_HEADER", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Content-Security-Policy: scripts and styles from this site's files only, no inline code.
+# Images may be data:/blob: URLs (the rater page's heatmap hints, the admin's icons).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:", "blob:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
 }

@@ -1,7 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
-from rest_framework.authtoken.views import obtain_auth_token
+
+from . import auth
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -9,7 +10,9 @@ urlpatterns = [
     path("api/", include("aggregation.urls")),
     path("api/", include("aggregation.exports.urls")),
     path("api/", include("aggregation.webhooks.urls")),
-    path("api/auth/token/", obtain_auth_token, name="api-token"),
+    path("api/auth/token/", auth.TokenObtainApi.as_view(), name="api-token"),
+    path("api/auth/tokens/", auth.TokenListApi.as_view(), name="api-tokens"),
+    path("api/auth/tokens/<int:token_id>/", auth.TokenRevokeApi.as_view(), name="api-token-revoke"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("aggregation.dashboard.urls")),

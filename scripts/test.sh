@@ -16,6 +16,9 @@ for db in $(psql -h 127.0.0.1 -U postgres -Atc "SELECT datname FROM pg_database 
   pid="${db##*_}"
   kill -0 "$pid" 2>/dev/null || dropdb -h 127.0.0.1 -U postgres --if-exists "$db" || true
 done
+# Settings off DEBUG refuse a weak key; the suite (and the workers and servers it starts) get a
+# throwaway one unless the caller sets their own.
+export DJANGO_SECRET_KEY="${DJANGO_SECRET_KEY:-test-only-$(python3 -c 'import secrets; print(secrets.token_urlsafe(50))')}"
 .venv/bin/python manage.py check --fail-level WARNING
 # The history check needs DATABASE_URL's own database, which test runs never create (they use
 # test_richhf_<pid>); models against migration files is what matters here.

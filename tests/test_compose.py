@@ -1,5 +1,6 @@
 """docker-compose.yml describes the full stack and passes Debian's docker-compose validation."""
 
+import os
 import shutil
 import subprocess
 
@@ -8,6 +9,11 @@ import yaml
 
 from tests.conftest import ROOT
 
+# The compose file has no default secret key: validation, like `docker-compose up`, needs one.
+SECRET = "compose-test-" + "k9Xq2Lm7" * 6
+ENV_WITH_KEY = {**os.environ, "DJANGO_SECRET_KEY": SECRET}
+ENV_WITHOUT_KEY = {k: v for k, v in os.environ.items() if k != "DJANGO_SECRET_KEY"}
+
 
 @pytest.fixture(scope="module")
 def resolved() -> dict:
@@ -15,7 +21,12 @@ def resolved() -> dict:
     if exe is None:
         pytest.fail("docker-compose is not installed (make test installs it)")
     result = subprocess.run(
-        [exe, "-f", "docker-compose.yml", "config"], cwd=ROOT, capture_output=True, text=True, timeout=60
+        [exe, "-f", "docker-compose.yml", "config"],
+        cwd=ROOT,
+        env=ENV_WITH_KEY,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
     return yaml.safe_load(result.stdout)
@@ -47,6 +58,29 @@ def test_compose_validation_rejects_a_broken_file(tmp_path):
         (ROOT / "docker-compose.yml").read_text().replace("depends_on:\n    postgres:", "depends_on:\n    postgresql:")
     )
     result = subprocess.run(
-        ["docker-compose", "-f", str(broken), "config", "-q"], capture_output=True, text=True, timeout=60
+        ["docker-compose", "-f", str(broken), "config", "-q"],
+        env=ENV_WITH_KEY,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode != 0
+
+
+def test_the_secret_key_has_no_default(resolved, tmp_path):
+    for name in ("web", "worker", "trainer", "beat"):
+        assert resolved["services"][name]["environment"]["DJANGO_SECRET_KEY"] == SECRET
+    # Run from an empty folder so no .env file supplies one.
+    compose = tmp_path / "docker-compose.yml"
+    compose.write_text((ROOT / "docker-compose.yml").read_text())
+    result = subprocess.run(
+        ["docker-compose", "-f", str(compose), "config", "-q"],
+        cwd=tmp_path,
+        env=ENV_WITHOUT_KEY,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "set DJANGO_SECRET_KEY" in result.stderr
+    assert "change-me" not in (ROOT / "docker-compose.yml").read_text()
