@@ -219,3 +219,17 @@ LOGGING = {
 # Annotation limits (validated on submit).
 RICHHF_MAX_POINTS_PER_KIND = int(os.environ.get("RICHHF_MAX_POINTS_PER_KIND", "200"))
 RICHHF_MAX_IMAGE_PIXELS = int(os.environ.get("RICHHF_MAX_IMAGE_PIXELS", str(64 * 1024 * 1024)))
+
+# hardening: parsers/limits (issue 12). Everything under /api/ answers JSON errors
+# (richhf_site/errors.py); bodies are capped before any view reads them, and JSON bodies
+# are parsed strictly with a nesting limit.
+DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("RICHHF_MAX_BODY_BYTES", str(2_621_440)))  # Django's default
+RICHHF_MAX_JSON_DEPTH = int(os.environ.get("RICHHF_MAX_JSON_DEPTH", "64"))
+MIDDLEWARE.append("richhf_site.middleware.ApiBodyLimitMiddleware")
+REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = [
+    "richhf_site.parsers.JSONParser",
+    "rest_framework.parsers.FormParser",
+    "rest_framework.parsers.MultiPartParser",
+]
+# JSON only: with the browsable API, an error asked for with Accept: text/html came back as HTML.
+REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"] = ["rest_framework.renderers.JSONRenderer"]
