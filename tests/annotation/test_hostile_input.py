@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from annotation.models import Annotation, Assignment, AssignmentState, Item
+from annotation.models import Annotation, Assignment, AssignmentState, Campaign, Item
 from annotation.services import ItemInput, ItemRejected, item_create
 from tests.conftest import api_client_for, png_bytes, valid_submission
 
@@ -151,3 +153,58 @@ def test_item_priority_must_be_finite(make_campaign: Callable[..., Any], priorit
         )
     assert caught.value.field == "priority"
     assert not Item.objects.exists()
+
+
+# --------------------------------------------------------------------------- import_items
+
+
+def image_folder(tmp_path: Path, count: int) -> Path:
+    folder = tmp_path / "items"
+    folder.mkdir()
+    for i in range(count):
+        (folder / f"{i}.png").write_bytes(png_bytes(seed=i))
+    return folder
+
+
+def test_import_items_csv_from_excel_imports_and_non_finite_priorities_are_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = image_folder(tmp_path, 5)
+    rows = [("0.png", "1.5"), ("1.png", "nan"), ("2.png", "inf"), ("3.png", "-Infinity"), ("4.png", "")]
+    text = "image,prompt,priority\r\n" + "".join(f"{name},a red cup,{p}\r\n" for name, p in rows)
+    manifest = folder / "items.csv"
+    manifest.write_bytes(b"\xef\xbb\xbf" + text.encode())  # UTF-8 with a byte-order mark, as Excel saves it
+    with pytest.raises(CommandError, match="2 imported, 0 already present, 3 with errors"):
+        call_command("import_items", str(folder), "--campaign", "c", "--no-progress")
+    err = capsys.readouterr().err
+    for line in (3, 4, 5):
+        assert f"{manifest}:{line}: priority must be a finite number" in err, err
+    assert sorted(Item.objects.values_list("priority", flat=True)) == [0.0, 1.5]
+
+
+def test_import_items_jsonl_priorities_are_json_numbers(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = image_folder(tmp_path, 5)
+    manifest = folder / "items.jsonl"
+    lines = [
+        '{"image": "0.png", "prompt": "a cup", "priority": 2}',
+        '{"image": "1.png", "prompt": "a cup", "priority": NaN}',
+        '{"image": "2.png", "prompt": "a cup", "priority": 1e999}',
+        '{"image": "3.png", "prompt": "a cup", "priority": true}',
+        '{"image": "4.png", "prompt": "a cup", "priority": [1]}',
+    ]
+    manifest.write_bytes(b"\xef\xbb\xbf" + "\n".join(lines).encode())
+    with pytest.raises(CommandError, match="1 imported, 0 already present, 4 with errors"):
+        call_command("import_items", str(folder), "--campaign", "c", "--no-progress")
+    err = capsys.readouterr().err
+    for line in (2, 3, 4, 5):
+        assert f"{manifest}:{line}: priority must be a finite number" in err, err
+    assert list(Item.objects.values_list("priority", flat=True)) == [2.0]
+
+
+def test_import_items_latin1_manifest_is_a_cli_error_naming_the_file(tmp_path: Path) -> None:
+    folder = image_folder(tmp_path, 1)
+    manifest = folder / "items.csv"
+    manifest.write_bytes("image,prompt\n0.png,caf\xe9 au lait\n".encode("latin-1"))
+    with pytest.raises(CommandError, match=rf"^{manifest}:2: not UTF-8"):
+        call_command("import_items", str(folder), "--campaign", "c", "--no-progress")
+    assert not Item.objects.exists() and not Campaign.objects.filter(name="c").exists()
