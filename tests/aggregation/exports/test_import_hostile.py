@@ -152,3 +152,12 @@ def test_every_malformed_record_is_file_index_reason(release: Path, capsys: pyte
     assert set(range(len(cases))) <= named, [cases[i][0] for i in set(range(len(cases))) - named]
     assert len(records) - 1 not in named  # the good record after them all
     assert imported() >= 1
+
+
+def test_a_tfrecord_that_cannot_be_opened_is_named_and_the_rest_imported(
+    release: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (release / "dev.tfrecord").mkdir()  # matched by the folder's *.tfrecord, but a folder
+    with pytest.raises(CommandError, match="3 imported, 0 already present, 1 problems"):
+        import_richhf(release, release)
+    assert capsys.readouterr().err.strip() == f"{release / 'dev.tfrecord'}: cannot read the file (Is a directory)"
