@@ -194,3 +194,16 @@ def test_nested_field_errors_are_flat_dotted_paths(leased: tuple[APIClient, int]
     body = assert_error_contract(client.post(reverse("api:submit", args=[assignment_id]), bad, format="json"), 400)
     assert set(body["errors"]) == {"implausible_points.1.1", "scores.overall"}
     assert body["detail"].split(":")[0] in body["errors"]
+
+
+def test_django_500_hook_under_api_maps_an_unreachable_database_to_503(rf: Any) -> None:
+    """What escapes outside a DRF view (a middleware's query) reaches Django's handler500."""
+    from richhf_site import errors
+
+    try:
+        raise OperationalError("could not connect to server: Connection refused")
+    except OperationalError:
+        api = errors.server_error(rf.get("/api/campaigns/"))
+        page = errors.server_error(rf.get("/dashboard/campaigns/1/"))
+    assert api.status_code == 503 and json.loads(api.content)["errors"] == {} and api["Retry-After"]
+    assert page.status_code == 500 and page["Content-Type"].startswith("text/html")
