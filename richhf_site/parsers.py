@@ -4,7 +4,8 @@ Python's json module recurses once per nesting level, so a body of ten thousand 
 a RecursionError that DRF does not catch (a 500). No request of this API nests deeper than a
 few levels (a submit is object > list > point > number), so a body nested deeper than
 ``settings.RICHHF_MAX_JSON_DEPTH`` is a parse error (400) before any serializer sees it.
-The body *size* is checked before the view, by richhf_site.middleware.ApiBodyLimitMiddleware.
+The body *size* is Django's check (DATA_UPLOAD_MAX_MEMORY_SIZE, raised as RequestDataTooBig
+when DRF reads request.body; richhf_site.errors answers 413).
 """
 
 from __future__ import annotations
@@ -53,7 +54,8 @@ class JSONParser(parsers.JSONParser):
     def parse(
         self, stream: IO[bytes], media_type: str | None = None, parser_context: Mapping[str, Any] | None = None
     ) -> Any:
-        encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
+        # DRF's check: only text codecs, so "charset=zlib_codec" cannot inflate a small body.
+        encoding = parsers.get_encoding(parser_context or {})  # type: ignore[attr-defined]  # not in the stubs
         max_depth = max_json_depth()
         try:
             text = codecs.getreader(encoding)(stream).read()

@@ -221,11 +221,11 @@ RICHHF_MAX_POINTS_PER_KIND = int(os.environ.get("RICHHF_MAX_POINTS_PER_KIND", "2
 RICHHF_MAX_IMAGE_PIXELS = int(os.environ.get("RICHHF_MAX_IMAGE_PIXELS", str(64 * 1024 * 1024)))
 
 # hardening: parsers/limits (issue 12). Everything under /api/ answers JSON errors
-# (richhf_site/errors.py); bodies are capped before any view reads them, and JSON bodies
-# are parsed strictly with a nesting limit.
+# (richhf_site/errors.py). Django refuses a body over DATA_UPLOAD_MAX_MEMORY_SIZE from its
+# Content-Length, before reading it (413 JSON under /api/); JSON bodies are parsed strictly
+# with a nesting limit (richhf_site/parsers.py).
 DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("RICHHF_MAX_BODY_BYTES", str(2_621_440)))  # Django's default
 RICHHF_MAX_JSON_DEPTH = int(os.environ.get("RICHHF_MAX_JSON_DEPTH", "64"))
-MIDDLEWARE.append("richhf_site.middleware.ApiBodyLimitMiddleware")
 REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = [
     "richhf_site.parsers.JSONParser",
     "rest_framework.parsers.FormParser",

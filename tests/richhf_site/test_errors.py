@@ -8,6 +8,7 @@ broker unreachable: 503, never a 500 page). Pages outside /api/ keep Django's HT
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -109,6 +110,10 @@ def test_malformed_json_and_wrong_media_type_are_json_errors(leased: tuple[APICl
     assert_error_contract(submit_raw(client, assignment_id, b"\xff\xfe{}"), 400)
     assert_error_contract(submit_raw(client, assignment_id, "1e999", "application/json"), 400)
     assert_error_contract(submit_raw(client, assignment_id, "hello", "text/plain"), 415)
+    # A bytes-to-bytes "charset" would inflate a small body past the size limit: refused.
+    bomb = zlib.compress(json.dumps(valid_submission()).encode())
+    body = assert_error_contract(submit_raw(client, assignment_id, bomb, "application/json; charset=zlib_codec"), 400)
+    assert "charset" in body["detail"]
 
 
 # --------------------------------------------------------------------------- routing
@@ -207,3 +212,28 @@ def test_django_500_hook_under_api_maps_an_unreachable_database_to_503(rf: Any) 
         page = errors.server_error(rf.get("/dashboard/campaigns/1/"))
     assert api.status_code == 503 and json.loads(api.content)["errors"] == {} and api["Retry-After"]
     assert page.status_code == 500 and page["Content-Type"].startswith("text/html")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_over_a_real_http_server(live_server: Any, raters: Any, make_item: Callable[..., Any]) -> None:
+    """The same answers through a WSGI server and a real socket, as a client sees them."""
+    import requests
+    from rest_framework.authtoken.models import Token
+
+    campaign, (r1, _, _) = raters
+    make_item(campaign)
+    session = requests.Session()
+    session.headers["Authorization"] = f"Token {Token.objects.create(user=r1).key}"
+    base = live_server.url
+    leased = session.post(f"{base}/api/campaigns/{campaign.pk}/next/", json={}, timeout=30).json()
+    submit_url = f"{base}/api/assignments/{leased['assignment']['id']}/submit/"
+    json_headers = {"Content-Type": "application/json"}
+
+    huge = session.post(submit_url, data=b" " * (10 * 1024 * 1024), headers=json_headers, timeout=60)
+    assert huge.status_code == 413 and huge.json()["errors"] == {}
+    deep = session.post(submit_url, data="[" * 10_000 + "]" * 10_000, headers=json_headers, timeout=30)
+    assert deep.status_code == 400 and "nested" in deep.json()["detail"]
+    missing = session.get(f"{base}/api/nowhere/", timeout=30)
+    assert missing.status_code == 404 and missing.headers["Content-Type"] == "application/json"
+    ok = session.post(submit_url, json=valid_submission(), timeout=30)
+    assert ok.status_code == 201, ok.text
