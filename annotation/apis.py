@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import Any, cast
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from django.db.models import Manager
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
@@ -19,6 +20,7 @@ from rest_framework.views import APIView
 from modeling.protocol import SCORE_NAMES
 from richhf_site import roles
 from richhf_site.errors import ApplicationError
+from richhf_site.inputs import JSONBooleanField, JSONIntegerField, JSONNumberField, JSONStringField, StrictInput
 from richhf_site.permissions import IsRater
 
 from . import hooks, selectors, services
@@ -158,8 +160,8 @@ def _rater_campaign(request, campaign_id: int) -> Campaign:
     return campaign
 
 
-class NextItemInput(serializers.Serializer):
-    lookahead = serializers.IntegerField(min_value=0, max_value=services.MAX_LOOKAHEAD, required=False, default=0)
+class NextItemInput(StrictInput):
+    lookahead = JSONIntegerField(min_value=0, max_value=services.MAX_LOOKAHEAD, required=False, default=0)
 
 
 class NextItemOutput(serializers.Serializer):
@@ -209,39 +211,34 @@ class HeartbeatApi(APIView):
 
 
 class PointField(serializers.ListField):
-    """A point [x, y] normalised to the original image: both coordinates inside [0, 1]."""
+    """A point [x, y] normalised to the original image: two JSON numbers inside [0, 1]."""
 
-    def __init__(self, **kwargs):
-        super().__init__(
-            child=serializers.FloatField(min_value=0.0, max_value=1.0), min_length=2, max_length=2, **kwargs
-        )
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(child=JSONNumberField(min_value=0.0, max_value=1.0), min_length=2, max_length=2, **kwargs)
 
 
-class ScoresInput(serializers.Serializer):
-    plausibility = serializers.IntegerField(min_value=1, max_value=5)
-    alignment = serializers.IntegerField(min_value=1, max_value=5)
-    aesthetics = serializers.IntegerField(min_value=1, max_value=5)
-    overall = serializers.IntegerField(min_value=1, max_value=5)
+class ScoresInput(StrictInput):
+    plausibility = JSONIntegerField(min_value=1, max_value=5)
+    alignment = JSONIntegerField(min_value=1, max_value=5)
+    aesthetics = JSONIntegerField(min_value=1, max_value=5)
+    overall = JSONIntegerField(min_value=1, max_value=5)
 
 
-class SubmitInput(serializers.Serializer):
+class SubmitInput(StrictInput):
+    """Typed as JSON: coordinates are numbers, scores and word indices integers, and a key
+    this serializer does not know is refused at any level ("scores.sharpness")."""
+
     implausible_points = serializers.ListField(child=PointField(), max_length=settings.RICHHF_MAX_POINTS_PER_KIND)
     misaligned_points = serializers.ListField(child=PointField(), max_length=settings.RICHHF_MAX_POINTS_PER_KIND)
-    misaligned_words = serializers.ListField(child=serializers.IntegerField(min_value=0), max_length=1000)
+    misaligned_words = serializers.ListField(child=JSONIntegerField(min_value=0), max_length=1000)
     scores = ScoresInput()
-    time_spent_ms = serializers.IntegerField(min_value=0, max_value=24 * 3600 * 1000, required=False, default=0)
-    suggestion_shown = serializers.BooleanField(required=False, default=False)
+    time_spent_ms = JSONIntegerField(min_value=0, max_value=24 * 3600 * 1000, required=False, default=0)
+    suggestion_shown = JSONBooleanField(required=False, default=False)
 
     def validate_misaligned_words(self, value: list[int]) -> list[int]:
         if len(set(value)) != len(value):
             raise serializers.ValidationError("word indices must be unique")
         return value
-
-    def validate(self, attrs):
-        unknown = set(self.initial_data) - set(self.fields)
-        if unknown:
-            raise serializers.ValidationError({name: ["unknown field"] for name in sorted(unknown)})
-        return attrs
 
 
 class SubmitOutput(serializers.Serializer):
@@ -278,8 +275,15 @@ class SubmitApi(APIView):
         )
 
 
-class SkipInput(serializers.Serializer):
-    reason = serializers.CharField(max_length=500)
+class SkipInput(StrictInput):
+    # allow_blank=False refuses "" and all-whitespace (after trimming); min_length and the
+    # pattern say the same in the schema, so the documented request and the server agree.
+    reason = JSONStringField(
+        allow_blank=False,
+        min_length=1,
+        max_length=500,
+        validators=[RegexValidator(r"\S", "Say why you skip this item.")],
+    )
 
 
 class SkipApi(APIView):

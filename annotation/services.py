@@ -103,6 +103,10 @@ def item_create(*, campaign: Campaign, data: ItemInput) -> tuple[Item, bool]:
         raise ItemRejected("the prompt has no words", field="prompt")
     if data.split not in Split.values:
         raise ItemRejected(f"split must be one of {', '.join(Split.values)}, not {data.split!r}", field="split")
+    # NaN compares false with everything, so it would sort first in the queue ("-priority").
+    priority = data.priority
+    if isinstance(priority, bool) or not (isinstance(priority, (int, float)) and math.isfinite(priority)):
+        raise ItemRejected(f"priority must be a finite number, not {priority!r}", field="priority")
     content_hash = hashlib.sha256(data.image_bytes).hexdigest()
     existing = Item.objects.filter(campaign=campaign, content_hash=content_hash).first()
     if existing is not None:

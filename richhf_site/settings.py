@@ -305,3 +305,17 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": ["'none'"],
     }
 }
+
+# hardening: parsers/limits (issue 12). Everything under /api/ answers JSON errors
+# (richhf_site/errors.py). Django refuses a body over DATA_UPLOAD_MAX_MEMORY_SIZE from its
+# Content-Length, before reading it (413 JSON under /api/); JSON bodies are parsed strictly
+# with a nesting limit (richhf_site/parsers.py).
+DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("RICHHF_MAX_BODY_BYTES", str(2_621_440)))  # Django's default
+RICHHF_MAX_JSON_DEPTH = int(os.environ.get("RICHHF_MAX_JSON_DEPTH", "64"))
+REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = [
+    "richhf_site.parsers.JSONParser",
+    "rest_framework.parsers.FormParser",
+    "rest_framework.parsers.MultiPartParser",
+]
+# JSON only: with the browsable API, an error asked for with Accept: text/html came back as HTML.
+REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"] = ["rest_framework.renderers.JSONRenderer"]

@@ -19,3 +19,10 @@ urlpatterns = [
     path("", include("aggregation.learning.urls")),
     path("", include("frontend.urls")),
 ]
+
+# Under /api/ every error answers JSON {"detail", "errors"} (richhf_site/errors.py); other
+# pages keep Django's HTML.
+handler400 = "richhf_site.errors.bad_request"
+handler403 = "richhf_site.errors.permission_denied"
+handler404 = "richhf_site.errors.page_not_found"
+handler500 = "richhf_site.errors.server_error"

@@ -186,22 +186,39 @@ def import_release(
     images = index_images(images_dir)
     report = ImportReport()
     for path in tfrecords:
-        split = _split_of(path)
-        with path.open("rb") as handle:  # one record in memory at a time
-            for record in scan_records(handle):
-                where = f"{path}#{record.index}"
-                if progress:
-                    progress(1)
-                if record.problem or record.payload is None:
-                    rest = "; rest of file ignored" if record.fatal else " (corrupt record skipped)"
-                    report.problems.append(f"{where}: {record.problem}{rest}")
-                    continue
-                try:
-                    checked = _check(record.payload, prompts, images)
-                    if _write(campaign, checked, split, where):
-                        report.imported += 1
-                    else:
-                        report.already_present += 1
-                except (ValueError, ApplicationError) as exc:
-                    report.problems.append(f"{where}: {getattr(exc, 'message', None) or exc}")
+        try:
+            _import_file(path, campaign=campaign, prompts=prompts, images=images, report=report, progress=progress)
+        except OSError as exc:  # unreadable file (a folder, no permission, I/O error): named, the others go on
+            report.problems.append(f"{path}: cannot read the file ({exc.strerror or exc})")
     return report
+
+
+def _import_file(
+    path: Path,
+    *,
+    campaign: Campaign,
+    prompts: dict[str, str],
+    images: dict[str, Path],
+    report: ImportReport,
+    progress: Callable[[int], object] | None,
+) -> None:
+    split = _split_of(path)
+    with path.open("rb") as handle:  # one record in memory at a time
+        for record in scan_records(handle):
+            where = f"{path}#{record.index}"
+            if progress:
+                progress(1)
+            if record.problem or record.payload is None:
+                rest = "; rest of file ignored" if record.fatal else " (corrupt record skipped)"
+                report.problems.append(f"{where}: {record.problem}{rest}")
+                continue
+            try:
+                checked = _check(record.payload, prompts, images)
+                if _write(campaign, checked, split, where):
+                    report.imported += 1
+                else:
+                    report.already_present += 1
+            except (ValueError, ApplicationError) as exc:
+                report.problems.append(f"{where}: {getattr(exc, 'message', None) or exc}")
+            except OSError as exc:  # reading its image or writing its files failed; _write cleaned up
+                report.problems.append(f"{where}: file error ({exc})")

@@ -13,9 +13,7 @@ or ``ROOT/<split>.parquet`` with the eight release columns plus ``caption`` (and
 
 from __future__ import annotations
 
-import csv
 import io
-import json
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -28,6 +26,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from modeling.data.release import RichHFRecord, read_release_tfrecord
+from modeling.data.tables import read_table_rows
 from modeling.processing import RAHFProcessor, resize_heatmap
 from modeling.protocol import MAP_KINDS, RELEASE_FEATURES, SCORE_NAMES
 from modeling.text import labels_to_misaligned_indices, split_prompt_words, tagged_target
@@ -95,26 +94,17 @@ class Sample:
 def load_prompts(root: str | os.PathLike[str]) -> dict[str, str]:
     """filename -> caption from ``prompts.jsonl`` or ``prompts.csv`` under ``root``."""
     root = Path(root)
-    jsonl, csv_path = root / "prompts.jsonl", root / "prompts.csv"
-    prompts: dict[str, str] = {}
-    if jsonl.exists():
-        with open(jsonl, encoding="utf-8") as handle:
-            for line_no, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                    prompts[str(row["filename"])] = str(row["caption"])
-                except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                    raise ValueError(f"{jsonl}:{line_no}: expected filename and caption: {exc}") from exc
-        return prompts
-    if csv_path.exists():
-        with open(csv_path, encoding="utf-8", newline="") as handle:
-            reader = csv.DictReader(handle)
-            if not reader.fieldnames or not {"filename", "caption"} <= set(reader.fieldnames):
-                raise ValueError(f"{csv_path}: needs columns filename,caption")
-            for row in reader:
-                prompts[row["filename"]] = row["caption"]
+    for path in (root / "prompts.jsonl", root / "prompts.csv"):
+        if not path.exists():
+            continue
+        prompts: dict[str, str] = {}
+        for row in read_table_rows(path):
+            if row.error:
+                raise ValueError(f"{row.where}: {row.error}")
+            filename, caption = row.fields.get("filename"), row.fields.get("caption")
+            if filename is None or caption is None:
+                raise ValueError(f"{row.where}: expected filename and caption")
+            prompts[str(filename)] = str(caption)
         return prompts
     raise FileNotFoundError(f"{root}: no prompts.jsonl or prompts.csv")
 

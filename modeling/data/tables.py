@@ -31,7 +31,10 @@ class TableRow:
 
 
 def _text(path: Path) -> str:
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise TableError(f"{path}: cannot read the file ({exc.strerror or exc})") from exc
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -46,11 +49,7 @@ def read_table_rows(path: Path, *, suffixes: tuple[str, ...] = TABLE_SUFFIXES) -
     if suffix not in suffixes:
         raise TableError(f"{path}: must be a {' or '.join(suffixes)} file")
     if suffix == ".csv":
-        reader = csv.DictReader(io.StringIO(_text(path), newline=""))
-        for record in reader:
-            # reader.line_num is the physical line of the record's end (1 = the header).
-            fields = {k: v for k, v in record.items() if k is not None}
-            yield TableRow(f"{path}:{reader.line_num}", reader.line_num, fields)
+        yield from _csv_rows(path)
     elif suffix == ".jsonl":
         for line_no, line in enumerate(_text(path).splitlines(), start=1):
             if not line.strip():
@@ -67,10 +66,34 @@ def read_table_rows(path: Path, *, suffixes: tuple[str, ...] = TABLE_SUFFIXES) -
                 continue
             yield TableRow(where, line_no, record)
     else:
-        import pyarrow.parquet as pq
+        yield from _parquet_rows(path)
 
-        index = 0
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=4096):
+
+def _csv_rows(path: Path) -> Iterator[TableRow]:
+    reader = csv.DictReader(io.StringIO(_text(path), newline=""))
+    try:
+        for record in reader:
+            # reader.line_num is the physical line of the record's end (1 = the header).
+            fields = {k: v for k, v in record.items() if k is not None}
+            yield TableRow(f"{path}:{reader.line_num}", reader.line_num, fields)
+    except csv.Error as exc:  # e.g. a cell past csv's field size limit: the framing is lost
+        # line_num still counts the last record read; the bad one starts on the next line.
+        raise TableError(f"{path}:{reader.line_num + 1}: not readable as CSV ({exc})") from exc
+
+
+def _parquet_rows(path: Path) -> Iterator[TableRow]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        batches = pq.ParquetFile(path).iter_batches(batch_size=4096)
+    except (pa.ArrowException, OSError) as exc:
+        raise TableError(f"{path}: not a readable Parquet file ({exc})") from exc
+    index = 0
+    try:
+        for batch in batches:
             for record in batch.to_pylist():
                 index += 1
                 yield TableRow(f"{path}#row{index}", index, record)
+    except (pa.ArrowException, OSError) as exc:  # a damaged row group, after the rows before it
+        raise TableError(f"{path}#row{index + 1}: not a readable Parquet row ({exc})") from exc

@@ -11,6 +11,9 @@ hand-written encoder.
 Framing per record (little-endian)::
 
     uint64 length | uint32 masked_crc32c(length bytes) | data | uint32 masked_crc32c(data)
+
+Readers refuse a length above :data:`MAX_RECORD_BYTES` (256 MiB) as corrupt framing, so a
+header with an absurd length and a valid CRC is reported, not allocated.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from modeling.data.proto import tf_example_pb2
 __all__ = [
     "Feature",
     "FeatureInput",
+    "MAX_RECORD_BYTES",
     "ScannedRecord",
     "TFRecordCorruptError",
     "TFRecordWriter",
@@ -96,9 +100,33 @@ class ScannedRecord:
     fatal: bool = False
 
 
-def scan_records(handle: BinaryIO, *, verify_crc: bool = True) -> Iterator[ScannedRecord]:
+#: Largest record a reader accepts. A release record holds two heatmap PNGs of a few hundred
+#: kilobytes at most, so a length past this is corrupt (or hostile) framing that happens to
+#: pass its CRC; reading it would try to allocate up to 2**64 bytes (MemoryError).
+MAX_RECORD_BYTES = 256 * 1024 * 1024
+
+
+def _bytes_left(handle: BinaryIO) -> int | None:
+    """Bytes between the position and the end of a seekable stream; None for a pipe."""
+    try:
+        if not handle.seekable():
+            return None
+        here = handle.tell()
+        end = handle.seek(0, os.SEEK_END)
+        handle.seek(here)
+    except (OSError, ValueError):
+        return None
+    return end - here
+
+
+def scan_records(
+    handle: BinaryIO, *, verify_crc: bool = True, max_record_bytes: int = MAX_RECORD_BYTES
+) -> Iterator[ScannedRecord]:
     """Every record of a TFRecord stream, bad ones included, for callers that report problems
-    and go on (an import) rather than stop at the first (:func:`iter_records`)."""
+    and go on (an import) rather than stop at the first (:func:`iter_records`).
+
+    A record longer than ``max_record_bytes``, or longer than what is left of a seekable file,
+    is a fatal problem found from its header alone: nothing is allocated for it."""
     index = 0
     offset = 0
     while True:
@@ -113,6 +141,16 @@ def scan_records(handle: BinaryIO, *, verify_crc: bool = True) -> Iterator[Scann
         (length_crc,) = struct.unpack("<I", header[8:])
         if verify_crc and masked_crc32c(length_bytes) != length_crc:
             yield ScannedRecord(index, offset, None, "length CRC mismatch", fatal=True)
+            return
+        if length > max_record_bytes:
+            yield ScannedRecord(
+                index, offset, None, f"record length {length} exceeds the {max_record_bytes}-byte limit", fatal=True
+            )
+            return
+        # Past a megabyte, see whether the file holds that much before allocating for it.
+        left = _bytes_left(handle) if length > 1 << 20 else None
+        if left is not None and left < length:
+            yield ScannedRecord(index, offset, None, f"truncated data ({left} of {length} bytes)", fatal=True)
             return
         data = handle.read(length)
         if len(data) < length:

@@ -76,8 +76,9 @@ def test_bad_submissions_name_the_field_and_store_nothing(raters, make_item, bod
     response = submit(client, leased["id"], body)
     assert response.status_code == 400, response.content
     payload = response.json()
-    assert field in payload["errors"], payload
-    assert field in payload["detail"] or payload["errors"][field]
+    # Nested fields are named by dotted path ("scores.overall", "implausible_points.0.0").
+    paths = [path for path in payload["errors"] if path == field or path.startswith(f"{field}.")]
+    assert paths and all(payload["errors"][path] for path in paths), payload
     assert not Annotation.objects.exists()
     assert Assignment.objects.get(pk=leased["id"]).state == AssignmentState.LEASED
 

@@ -58,3 +58,41 @@ def test_unknown_kind_of_file_is_refused(tmp_path: Path) -> None:
     path.write_bytes(b"PK")
     with pytest.raises(TableError, match=r"items.xlsx: must be a .csv or .jsonl file"):
         list(read_table_rows(path, suffixes=(".csv", ".jsonl")))
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "cp1252"])
+def test_other_encodings_of_spreadsheets_are_refused_naming_the_file(tmp_path: Path, encoding: str) -> None:
+    """Excel's "Unicode text" (UTF-16) and Windows' ANSI CSV: a clear error, never a traceback."""
+    path = tmp_path / "items.csv"
+    path.write_bytes("image,prompt\na.png,a café\n".encode(encoding))
+    with pytest.raises(TableError, match=rf"^{path}:\d+: not UTF-8 text"):
+        list(read_table_rows(path))
+
+
+def test_csv_from_excel_with_crlf_and_a_byte_order_mark_numbers_its_lines(tmp_path: Path) -> None:
+    path = tmp_path / "items.csv"
+    path.write_bytes(b'\xef\xbb\xbfimage,prompt\r\na.png,"a cup,\r\non a table"\r\nb.png,two\r\n')
+    rows = list(read_table_rows(path))
+    assert [(r.line, r.fields["image"]) for r in rows] == [(3, "a.png"), (4, "b.png")]
+    assert rows[0].fields["prompt"] == "a cup,\r\non a table"
+
+
+def test_csv_the_csv_module_cannot_read_is_a_named_error(tmp_path: Path) -> None:
+    path = tmp_path / "items.csv"
+    path.write_bytes(b"image,prompt\na.png,short\nb.png," + b"x" * 200_000 + b"\n")
+    with pytest.raises(TableError, match=rf"^{path}:3: not readable as CSV \(field larger than field limit"):
+        list(read_table_rows(path))
+
+
+def test_parquet_that_is_not_parquet_is_a_named_error(tmp_path: Path) -> None:
+    path = tmp_path / "prompts.parquet"
+    path.write_bytes(b"filename,caption\na.png,x\n")
+    with pytest.raises(TableError, match=rf"^{path}: not a readable Parquet file"):
+        list(read_table_rows(path))
+
+
+def test_unreadable_file_is_a_named_error(tmp_path: Path) -> None:
+    folder = tmp_path / "items.csv"
+    folder.mkdir()  # a folder where the file should be
+    with pytest.raises(TableError, match=rf"^{folder}: cannot read the file"):
+        list(read_table_rows(folder))

@@ -17,6 +17,7 @@ from tfrecord.reader import tfrecord_loader
 from tfrecord.writer import TFRecordWriter as RefWriter
 
 from modeling.data.tfrecord import (
+    MAX_RECORD_BYTES,
     Feature,
     FeatureInput,
     TFRecordCorruptError,
@@ -27,6 +28,7 @@ from modeling.data.tfrecord import (
     iter_examples,
     iter_records,
     masked_crc32c,
+    scan_records,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -313,3 +315,58 @@ def test_writer_aborts_on_exception(tmp_path: Path) -> None:
         raise RuntimeError("boom")
     assert not path.exists()
     assert not list(tmp_path.iterdir())
+
+
+def _header(length: int) -> bytes:
+    """A record header claiming ``length`` bytes whose length CRC is valid."""
+    prefix = struct.pack("<Q", length)
+    return prefix + struct.pack("<I", masked_crc32c(prefix))
+
+
+class _Pipe(io.RawIOBase):
+    """A non-seekable stream, as stdin or a socket would be."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def]
+        chunk = self._data.read(len(buffer))
+        buffer[: len(chunk)] = chunk
+        return len(chunk)
+
+
+@pytest.mark.parametrize("length", [2**64 - 1, 2**63, 2**40, MAX_RECORD_BYTES + 1])
+def test_huge_length_with_valid_crc_is_a_named_problem_not_an_allocation(tmp_path: Path, length: int) -> None:
+    path = tmp_path / "huge.tfrecord"
+    good = frame_record(encode_example({"k": 1}))
+    path.write_bytes(good + _header(length) + b"\0" * 32)
+    with path.open("rb") as handle:
+        scanned = list(scan_records(handle))
+    assert [r.payload is not None for r in scanned] == [True, False]
+    bad = scanned[1]
+    assert bad.index == 1 and bad.offset == len(good) and bad.fatal
+    assert bad.problem == f"record length {length} exceeds the {MAX_RECORD_BYTES}-byte limit"
+    with pytest.raises(TFRecordCorruptError, match=r"record 1 \(byte offset \d+\): record length"):
+        list(iter_records(path))
+
+
+def test_length_past_the_end_of_the_file_is_truncation_found_from_the_header(tmp_path: Path) -> None:
+    """Under the cap, a length longer than the rest of a file is reported before reading."""
+    path = tmp_path / "short.tfrecord"
+    path.write_bytes(_header(200 * 1024 * 1024) + b"\0" * 100)
+    with path.open("rb") as handle:
+        (bad,) = scan_records(handle)
+    assert bad.fatal and bad.problem == f"truncated data (100 of {200 * 1024 * 1024} bytes)"
+
+
+def test_non_seekable_stream_is_capped_too() -> None:
+    stream = io.BufferedReader(_Pipe(_header(2**62) + b"\0" * 8))
+    (bad,) = scan_records(stream)
+    assert bad.fatal and bad.problem is not None and bad.problem.startswith("record length")
+    # A caller can lower the cap, e.g. for records it knows are small.
+    small = io.BufferedReader(_Pipe(frame_record(b"x" * 100)))
+    (refused,) = scan_records(small, max_record_bytes=64)
+    assert refused.problem == "record length 100 exceeds the 64-byte limit"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +55,24 @@ def _parse_bool(value) -> bool | None:
     raise ValueError(f"photorealistic must be true/false, not {value!r}")
 
 
+def _parse_priority(value: object) -> float:
+    """A finite number: a JSON number, or a CSV cell holding one. "nan" and "inf" parse as
+    floats but are refused (NaN would sort first in the queue); so is JSON true, not 1."""
+    if value in (None, ""):
+        return 0.0
+    number: float | None = None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            number = None
+    if number is None or not math.isfinite(number):
+        raise ValueError(f"priority must be a finite number, not {value!r}")
+    return number
+
+
 class Command(BaseCommand):
     help = (
         "Import a folder of images with prompts. PATH is the folder (holding items.jsonl, items.csv, "
@@ -71,10 +90,12 @@ class Command(BaseCommand):
     def handle(self, *args, **opts):
         manifest = self._find_manifest(Path(opts["path"]))
         base = manifest.parent
+        # Read (and so decode) the whole manifest first: a file that is not UTF-8 is refused
+        # before anything, even the campaign, is written.
+        rows = list(read_manifest(manifest))
         campaign, made = Campaign.objects.get_or_create(name=opts["campaign"])
         if made:
             self.stdout.write(f"Created campaign {campaign.name!r}.")
-        rows = list(read_manifest(manifest))
         created = duplicates = 0
         errors: list[str] = []
         for row in tqdm(rows, desc="import", unit="item", disable=opts["no_progress"]):
@@ -121,11 +142,6 @@ class Command(BaseCommand):
             raise ValueError(f"image path {image_name!r} points outside {base}")
         if not image_path.is_file():
             raise ValueError(f"image {image_name!r} not found in {base}")
-        priority_raw = fields.get("priority")
-        try:
-            priority = float(priority_raw) if priority_raw not in (None, "") else 0.0
-        except (TypeError, ValueError):
-            raise ValueError(f"priority must be a number, not {priority_raw!r}") from None
         return ItemInput(
             image_bytes=image_path.read_bytes(),
             filename=image_name,
@@ -134,5 +150,5 @@ class Command(BaseCommand):
             category=str(fields.get("category") or ""),
             photorealistic=_parse_bool(fields.get("photorealistic")),
             split=str(fields.get("split") or default_split or Split.TRAIN),
-            priority=priority,
+            priority=_parse_priority(fields.get("priority")),
         )
