@@ -1,0 +1,308 @@
+"""Faults on the real services: a dead or hung Redis, PostgreSQL refusing connections, a
+gunicorn worker killed mid-submit. No fault may turn into a 500 or a lie: a committed answer
+gets its 2xx, work with a reconciler is finished once the service is back, and an action that
+cannot be done gets a clear 503 with nothing half-written.
+
+Every service here is this test's own: a redis-server on a free port, a TCP proxy in front of
+the shared PostgreSQL, a gunicorn on a free port. The shared Redis and PostgreSQL are never
+stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+from django.db import connection
+from django.urls import reverse
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from aggregation.dashboard.models import CampaignStats
+from aggregation.exports import services as export_services
+from aggregation.exports import tasks as export_tasks
+from aggregation.exports.models import ExportJob
+from aggregation.models import ItemAggregate
+from aggregation.services import aggregates_reconcile
+from annotation.models import Annotation, Item
+from richhf_site.celery import app as celery_app
+from tests.conftest import ARTIFACTS, ROOT, api_client_for, start_celery_worker, stop_celery_worker, valid_submission, wait_for
+
+# ----------------------------------------------------------------------------- our services
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RedisServer:
+    """A throwaway redis-server without persistence: stopping it loses every queued message,
+    which is what a crashed broker does."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.url = f"redis://127.0.0.1:{port}/0"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            pytest.fail("redis-server is not installed (make test installs it)")
+        self.proc = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for(lambda: _accepts(self.port), timeout=10, interval=0.05, what=f"redis on {self.port}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()  # a crash, not a shutdown
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+
+def _accepts(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        return True
+    except OSError:
+        return False
+
+
+class TcpProxy:
+    """Forwards 127.0.0.1:<port> to a target, and on demand refuses new connections (closes its
+    listening socket) or holds a connection at the client's COMMIT, before or after forwarding
+    it, to stop a request at that exact point."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.port = free_port()
+        self.hold_commit: str | None = None  # None, "before" (COMMIT not sent) or "after" (sent)
+        self.held = threading.Event()
+        self._listener: socket.socket | None = None
+        self._threads: list[threading.Thread] = []
+        self._stop = False
+
+    def accept(self) -> None:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        self._listener = listener
+        thread = threading.Thread(target=self._accept_loop, args=(listener,), daemon=True)
+        thread.start()
+
+    def refuse(self) -> None:
+        """New connections are refused (ECONNREFUSED); open ones are cut, as a restart does."""
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+        for sock in list(self._open):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    _open: set[socket.socket] = set()
+
+    def close(self) -> None:
+        self._stop = True
+        self.refuse()
+
+    def _accept_loop(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(self.target)
+            except OSError:
+                client.close()
+                continue
+            self._open |= {client, upstream}
+            threading.Thread(target=self._pipe, args=(client, upstream, True), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client, False), daemon=True).start()
+
+    def _pipe(self, src: socket.socket, dst: socket.socket, from_client: bool) -> None:
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                if from_client and self.hold_commit and b"COMMIT" in data:
+                    mode, self.hold_commit = self.hold_commit, None
+                    if mode == "after":
+                        dst.sendall(data)
+                        # The server commits; its answer never reaches the web worker.
+                        self.held.set()
+                        return
+                    self.held.set()
+                    return  # COMMIT never sent: the server rolls back when the socket closes
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (src, dst):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+                self._open.discard(sock)
+
+
+@contextlib.contextmanager
+def celery_broker(url: str) -> Iterator[None]:
+    """Points this process's Celery app (what the web side publishes with) at another broker.
+
+    broker_write_url, since Celery reads broker_url from the CELERY_BROKER_URL environment
+    variable before its configuration."""
+    old = celery_app.conf.broker_write_url
+
+    def reset() -> None:
+        celery_app._pool = None
+        with contextlib.suppress(AttributeError, KeyError):
+            celery_app.__dict__["amqp"]._producer_pool = None
+
+    celery_app.conf.broker_write_url = url
+    reset()
+    try:
+        yield
+    finally:
+        celery_app.conf.broker_write_url = old
+        reset()
+
+
+@contextlib.contextmanager
+def hung_broker() -> Iterator[str]:
+    """A port that accepts TCP connections and never answers: a hung Redis."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    try:
+        yield f"redis://127.0.0.1:{listener.getsockname()[1]}/0"
+    finally:
+        listener.close()
+
+
+def lease(client: APIClient, campaign_id: int) -> int:
+    response = client.post(reverse("api:next-item", args=[campaign_id]), {}, format="json")
+    assert response.status_code in (200, 201), response.content
+    return response.json()["assignment"]["id"]
+
+
+def submit(client: APIClient, assignment_id: int):
+    return client.post(reverse("api:submit", args=[assignment_id]), valid_submission(), format="json")
+
+
+# ----------------------------------------------------------------------------- broker down
+
+
+@pytest.mark.django_db(transaction=True)
+def test_submits_completing_items_with_redis_down_answer_201_and_the_reconciler_enqueues_them(
+    raters, make_item, monkeypatch
+):
+    campaign, users = raters
+    items = [make_item(campaign, prompt=f"a red fox {n}") for n in range(2)]
+    with celery_broker(f"redis://127.0.0.1:{free_port()}/0"):  # nothing listens there
+        for user in users:
+            client = api_client_for(user)
+            for _ in items:
+                started = time.monotonic()
+                response = submit(client, lease(client, campaign.pk))
+                assert response.status_code == 201, response.content
+                assert time.monotonic() - started < 5
+        # An identical retry of a committed answer is answered 200, not a conflict.
+        assert submit(client, response.json()["assignment"]["id"]).status_code == 200
+    assert Annotation.objects.filter(item__in=items).count() == 6
+    assert Item.objects.filter(pk__in=[i.pk for i in items], completed_at__isnull=False).count() == 2
+    sent: list[int] = []
+    monkeypatch.setattr("aggregation.tasks.aggregate_item.delay", lambda item_id: sent.append(item_id))
+    assert sorted(aggregates_reconcile(grace=timedelta(0))) == sorted(i.pk for i in items)
+    assert sorted(sent) == sorted(i.pk for i in items)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_hung_redis_costs_a_submit_seconds_not_minutes(raters, make_item):
+    campaign, users = raters
+    make_item(campaign)
+    with hung_broker() as url, celery_broker(url):
+        for user in users:
+            client = api_client_for(user)
+            started = time.monotonic()
+            assert submit(client, lease(client, campaign.pk)).status_code == 201
+        # Only the item-completing submit publishes; the socket timeouts bound it.
+        assert time.monotonic() - started < 10
+    assert Item.objects.get(campaign=campaign).completed_at is not None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_export_requested_with_redis_down_is_queued_then_reconciled_once(raters, make_item, make_user, monkeypatch):
+    campaign, users = raters
+    admin = api_client_for(make_user("boss", "admin"))
+    url = reverse("exports:campaign-exports", args=[campaign.pk])
+    with celery_broker(f"redis://127.0.0.1:{free_port()}/0"):
+        response = admin.post(url, {"format": "jsonl"}, format="json")
+    assert response.status_code == 202, response.content
+    job = ExportJob.objects.get(pk=response.json()["id"])
+    assert job.status == ExportJob.Status.QUEUED
+
+    sent: list[int] = []
+    monkeypatch.setattr(export_tasks.run_export_job, "delay", lambda job_id: sent.append(job_id))
+    assert export_services.export_jobs_reconcile() == []  # young: left to its own message
+    assert export_services.export_jobs_reconcile(queued_grace=timedelta(0)) == [job.pk]
+    # Two deliveries of the same job (the lost message found again): one export, run once.
+    export_tasks.run_export_job.run(job.pk)
+    job.refresh_from_db()
+    assert job.status == ExportJob.Status.SUCCEEDED, job.error
+    first = (job.archive.name, job.sha256, job.finished_at)
+    export_tasks.run_export_job.run(job.pk)
+    job.refresh_from_db()
+    assert (job.archive.name, job.sha256, job.finished_at) == first
+    assert export_services.export_jobs_reconcile(queued_grace=timedelta(0)) == []  # finished: never redone
+
+    # A run whose worker died mid-way: re-enqueued only once no live run can still hold it.
+    stuck = ExportJob.objects.create(campaign=campaign, format="jsonl", status=ExportJob.Status.RUNNING)
+    ExportJob.objects.filter(pk=stuck.pk).update(started_at=job.finished_at)
+    export_tasks.run_export_job.run(stuck.pk)  # a duplicate while it is (as far as we know) alive
+    stuck.refresh_from_db()
+    assert stuck.status == ExportJob.Status.RUNNING
+    later = job.finished_at + export_services.RUNNING_STALE_AFTER + timedelta(seconds=1)
+    assert export_services.export_jobs_reconcile(now=later) == [stuck.pk]
+    ExportJob.objects.filter(pk=stuck.pk).update(started_at=job.finished_at - export_services.RUNNING_STALE_AFTER)
+    export_tasks.run_export_job.run(stuck.pk)
+    stuck.refresh_from_db()
+    assert stuck.status == ExportJob.Status.SUCCEEDED
+    export_tasks.run_export_job.run(999_999)  # deleted job: nothing to do, no error
+
+
+@pytest.mark.django_db(transaction=True)
+def test_refresh_with_redis_down_answers_503_json_and_leaves_no_refreshing_mark(make_campaign, make_user, monkeypatch):
+    campaign = make_campaign("dash")
+    lead = api_client_for(make_user("lead", "lead"))
+    url = reverse("dashboard:api-refresh", args=[campaign.pk])
+    with celery_broker(f"redis://127.0.0.1:{free_port()}/0"):
+        response = lead.post(url)
+    assert response.status_code == 503
+    assert response["Content-Type"].startswith("application/json")
+    assert "unreachable" in response.json()["detail"]
+    assert CampaignStats.objects.get(campaign=campaign).refresh_requested_at is None
+    sent: list[int] = []
+    monkeypatch.setattr("aggregation.dashboard.tasks.recompute_campaign_stats.delay", lambda cid: sent.append(cid))
+    assert lead.post(url).status_code == 202  # the next click, broker back, is not deduplicated away
+    assert sent == [campaign.pk]
