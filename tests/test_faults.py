@@ -30,6 +30,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.db import connection
 from django.urls import reverse
+from django.test import Client
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -113,6 +114,9 @@ class TcpProxy:
     def refuse(self) -> None:
         """New connections are refused (ECONNREFUSED); open ones are cut, as a restart does."""
         if self._listener is not None:
+            # shutdown wakes the accept() blocked in the other thread; close alone would not.
+            with contextlib.suppress(OSError):
+                self._listener.shutdown(socket.SHUT_RDWR)
             self._listener.close()
             self._listener = None
         for sock in list(self._open):
@@ -306,3 +310,62 @@ def test_refresh_with_redis_down_answers_503_json_and_leaves_no_refreshing_mark(
     monkeypatch.setattr("aggregation.dashboard.tasks.recompute_campaign_stats.delay", lambda cid: sent.append(cid))
     assert lead.post(url).status_code == 202  # the next click, broker back, is not deduplicated away
     assert sent == [campaign.pk]
+
+
+# ----------------------------------------------------------------------------- database refused
+
+
+@contextlib.contextmanager
+def database_through(proxy: TcpProxy) -> Iterator[None]:
+    """This process's connection to the test database goes through the proxy."""
+    db = connection.settings_dict
+    old = (db["HOST"], db["PORT"])
+    connection.close()
+    db["HOST"], db["PORT"] = "127.0.0.1", proxy.port
+    try:
+        yield
+    finally:
+        connection.close()
+        db["HOST"], db["PORT"] = old
+
+
+@pytest.mark.django_db(transaction=True)
+def test_postgresql_refusing_connections_gives_clean_503s_and_writes_nothing(raters, make_item):
+    campaign, (rater, *_) = raters
+    make_item(campaign)
+    token = Token.objects.create(user=rater)  # real authentication: it needs the database too
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    assignment_id = lease(client, campaign.pk)
+    pages = Client()
+    pages.force_login(rater)
+    db = connection.settings_dict
+    proxy = TcpProxy((db["HOST"] or "127.0.0.1", int(db["PORT"] or 5432)))
+    proxy.accept()
+    try:
+        with database_through(proxy):
+            assert client.get(reverse("api:my-assignments")).status_code == 200
+            proxy.refuse()
+            requests = [
+                lambda: submit(client, assignment_id),
+                lambda: client.get(reverse("api:my-assignments")),
+                lambda: client.post(reverse("api:next-item", args=[campaign.pk]), {}, format="json"),
+            ]
+            for send in requests:
+                response = send()
+                # The test client skips close_old_connections, which a real request cycle
+                # runs; close the broken connection as it would.
+                connection.close()
+                assert response.status_code == 503, response.content
+                assert response["Content-Type"].startswith("application/json")
+                assert "database is unreachable" in response.json()["detail"]
+                assert response["Retry-After"]
+            page = pages.get("/")
+            assert page.status_code == 503 and b"database is unreachable" in page.content
+            connection.close()
+            proxy.accept()  # PostgreSQL is back a few seconds later
+            assert submit(client, assignment_id).status_code == 201
+            assert submit(client, assignment_id).status_code == 200  # the identical retry
+    finally:
+        proxy.close()
+    assert Annotation.objects.filter(assignment_id=assignment_id).count() == 1
