@@ -369,3 +369,70 @@ def test_postgresql_refusing_connections_gives_clean_503s_and_writes_nothing(rat
     finally:
         proxy.close()
     assert Annotation.objects.filter(assignment_id=assignment_id).count() == 1
+
+
+# ----------------------------------------------------------------------------- redis stopped, end to end
+
+
+@pytest.mark.slow
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_redis_stopped_while_raters_submit_and_an_export_is_requested(raters, make_item, make_user, tmp_path, settings):
+    """No 5xx while Redis is down; once it is back, beat's reconcilers finish everything."""
+    campaign, users = raters
+    items = [make_item(campaign, prompt=f"a blue whale {n}") for n in range(3)]
+    admin = api_client_for(make_user("boss", "admin"))
+    lead = api_client_for(make_user("lead", "lead"))
+    redis = RedisServer(free_port())
+    redis.start()
+    settings.MEDIA_ROOT = tmp_path / "media"
+    worker = start_celery_worker(
+        name="faults-redis",
+        queues=[django_settings.CELERY_TASK_DEFAULT_QUEUE],
+        var_dir=tmp_path / "var",
+        media_root=settings.MEDIA_ROOT,
+        concurrency=1,
+        beat=True,
+        extra_env={
+            "CELERY_BROKER_URL": redis.url,
+            "RICHHF_RECONCILE_EVERY_S": "2",
+            "RICHHF_RECONCILE_GRACE_S": "0",
+            "RICHHF_EXPORT_RECONCILE_EVERY_S": "2",
+            "RICHHF_EXPORT_QUEUED_GRACE_S": "0",
+            "RICHHF_DASHBOARD_EVERY_S": "3600",
+            "RICHHF_LEARNING_TICK_S": "3600",
+        },
+    )
+    try:
+        with celery_broker(redis.url):
+            redis.stop()
+            statuses: list[int] = []
+            for user in users:
+                client = api_client_for(user)
+                for _ in items:
+                    statuses.append(submit(client, lease(client, campaign.pk)).status_code)
+            export = admin.post(reverse("exports:campaign-exports", args=[campaign.pk]), {"format": "jsonl"}, format="json")
+            refresh = lead.post(reverse("dashboard:api-refresh", args=[campaign.pk]))
+            assert statuses == [201] * 9
+            assert export.status_code == 202, export.content
+            assert refresh.status_code == 503 and refresh.json()["detail"]  # no reconciler: retry later
+            assert not ItemAggregate.objects.filter(item__in=items).exists()
+            redis.start()  # empty: every message of the outage is lost
+            wait_for(
+                lambda: ItemAggregate.objects.filter(item__in=items).count() == len(items),
+                timeout=45,
+                what="the reconciler to aggregate every item",
+            )
+            job_id = export.json()["id"]
+            wait_for(
+                lambda: ExportJob.objects.get(pk=job_id).status == ExportJob.Status.SUCCEEDED,
+                timeout=30,
+                what="the export reconciler to run the export",
+            )
+            assert lead.post(reverse("dashboard:api-refresh", args=[campaign.pk])).status_code == 202
+    finally:
+        stop_celery_worker(worker)
+        redis.stop()
+    job = ExportJob.objects.get(pk=job_id)
+    assert job.items_exported == len(items) and job.sha256
+    assert Annotation.objects.filter(item__in=items).count() == 9
