@@ -42,7 +42,15 @@ from aggregation.models import ItemAggregate
 from aggregation.services import aggregates_reconcile
 from annotation.models import Annotation, Item
 from richhf_site.celery import app as celery_app
-from tests.conftest import ARTIFACTS, ROOT, api_client_for, start_celery_worker, stop_celery_worker, valid_submission, wait_for
+from tests.conftest import (
+    ARTIFACTS,
+    ROOT,
+    api_client_for,
+    start_celery_worker,
+    stop_celery_worker,
+    valid_submission,
+    wait_for,
+)
 
 # ----------------------------------------------------------------------------- our services
 
@@ -411,7 +419,9 @@ def test_redis_stopped_while_raters_submit_and_an_export_is_requested(raters, ma
                 client = api_client_for(user)
                 for _ in items:
                     statuses.append(submit(client, lease(client, campaign.pk)).status_code)
-            export = admin.post(reverse("exports:campaign-exports", args=[campaign.pk]), {"format": "jsonl"}, format="json")
+            export = admin.post(
+                reverse("exports:campaign-exports", args=[campaign.pk]), {"format": "jsonl"}, format="json"
+            )
             refresh = lead.post(reverse("dashboard:api-refresh", args=[campaign.pk]))
             assert statuses == [201] * 9
             assert export.status_code == 202, export.content
@@ -436,3 +446,116 @@ def test_redis_stopped_while_raters_submit_and_an_export_is_requested(raters, ma
     job = ExportJob.objects.get(pk=job_id)
     assert job.items_exported == len(items) and job.sha256
     assert Annotation.objects.filter(item__in=items).count() == 9
+
+
+# ----------------------------------------------------------------------------- gunicorn worker killed
+
+
+def _http(method: str, url: str, token: str, body: dict | None = None, timeout: float = 30) -> tuple[int, dict]:
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode() if body is not None else b"{}",
+        method=method,
+        headers={"Authorization": f"Token {token}", "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+
+
+@contextlib.contextmanager
+def gunicorn_through(proxy: TcpProxy, tmp_path: Path) -> Iterator[tuple[subprocess.Popen, str]]:
+    db = connection.settings_dict
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER'] or 'postgres'}@127.0.0.1:{proxy.port}/{db['NAME']}",
+        "RICHHF_VAR_DIR": str(tmp_path / "var"),
+        "DJANGO_MEDIA_ROOT": str(tmp_path / "media"),
+    }
+    log = (ARTIFACTS / f"gunicorn-faults-{os.getpid()}.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "richhf_site.wsgi", "-w", "2", "-b", f"127.0.0.1:{port}", "--timeout", "60"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        wait_for(lambda: _accepts(port), timeout=30, what="gunicorn to listen")
+        yield proc, f"http://127.0.0.1:{port}"
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+        log.close()
+
+
+def _gunicorn_workers(master: int) -> list[int]:
+    out = subprocess.run(["ps", "--ppid", str(master), "-o", "pid="], capture_output=True, text=True).stdout
+    return [int(pid) for pid in out.split()]
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(("hold", "retry_status"), [("before", 201), ("after", 200)])
+def test_a_gunicorn_worker_killed_mid_submit_then_the_retry_is_answered_correctly(
+    raters, make_item, tmp_path, hold, retry_status
+):
+    """Killed before its COMMIT reached PostgreSQL: nothing stored, the retry stores it (201).
+    Killed after the COMMIT, before the answer: stored, the identical retry gets 200. Either
+    way exactly one annotation."""
+    campaign, (rater, *_) = raters
+    make_item(campaign)
+    token = Token.objects.create(user=rater).key
+    db = connection.settings_dict
+    proxy = TcpProxy((db["HOST"] or "127.0.0.1", int(db["PORT"] or 5432)))
+    proxy.accept()
+    try:
+        with gunicorn_through(proxy, tmp_path) as (master, base):
+            code, leased = _http("POST", f"{base}/api/campaigns/{campaign.pk}/next/", token)
+            assert code in (200, 201), leased
+            assignment_id = leased["assignment"]["id"]
+            submit_url = f"{base}/api/assignments/{assignment_id}/submit/"
+            outcome: dict[str, object] = {}
+
+            def first_try() -> None:
+                try:
+                    outcome["answer"] = _http("POST", submit_url, token, valid_submission())
+                except (OSError, urllib.error.URLError) as exc:  # the worker died under it
+                    outcome["error"] = exc
+
+            proxy.hold_commit = hold
+            thread = threading.Thread(target=first_try)
+            thread.start()
+            assert proxy.held.wait(20), "the submit never reached its COMMIT"
+            workers = _gunicorn_workers(master.pid)
+            assert len(workers) == 2
+            for pid in workers:
+                os.kill(pid, signal.SIGKILL)
+            thread.join(30)
+            assert "error" in outcome, outcome  # the rater saw the request fail
+            wait_for(lambda: len(_gunicorn_workers(master.pid)) == 2, timeout=30, what="gunicorn to respawn")
+            expected_before_retry = 0 if hold == "before" else 1
+            wait_for(
+                lambda: Annotation.objects.filter(assignment_id=assignment_id).count() == expected_before_retry,
+                timeout=10,
+                what="PostgreSQL to settle the killed transaction",
+            )
+            code, body = wait_for(
+                lambda: _retry_when_up(submit_url, token), timeout=30, what="the retry to be answered"
+            )
+            assert code == retry_status, body
+            assert body["assignment"]["state"] == "submitted"
+    finally:
+        proxy.close()
+    assert Annotation.objects.filter(assignment_id=assignment_id).count() == 1
+
+
+def _retry_when_up(url: str, token: str) -> tuple[int, dict] | None:
+    try:
+        return _http("POST", url, token, valid_submission())
+    except (OSError, urllib.error.URLError):
+        return None  # workers still booting
