@@ -16,7 +16,9 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 logger = logging.getLogger(__name__)
 
 RETRY_AFTER_S = 5
-MESSAGE = "The database is unreachable; nothing was saved. Try again in a few seconds."
+# Not "nothing was saved": a connection lost during COMMIT may have committed. Every write is
+# idempotent on retry (an identical submit is answered 200), so "try again" is always right.
+MESSAGE = "The database is unreachable; try again in a few seconds."
 
 
 class DatabaseUnavailableMiddleware:

@@ -149,10 +149,11 @@ class TcpProxy:
                 client.close()
                 continue
             self._open |= {client, upstream}
-            threading.Thread(target=self._pipe, args=(client, upstream, True), daemon=True).start()
-            threading.Thread(target=self._pipe, args=(upstream, client, False), daemon=True).start()
+            muted = threading.Event()  # set: the server's replies on this connection are dropped
+            threading.Thread(target=self._pipe, args=(client, upstream, muted, True), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client, muted, False), daemon=True).start()
 
-    def _pipe(self, src: socket.socket, dst: socket.socket, from_client: bool) -> None:
+    def _pipe(self, src: socket.socket, dst: socket.socket, muted: threading.Event, from_client: bool) -> None:
         try:
             while True:
                 data = src.recv(65536)
@@ -161,13 +162,14 @@ class TcpProxy:
                 if from_client and self.hold_commit and b"COMMIT" in data:
                     mode, self.hold_commit = self.hold_commit, None
                     if mode == "after":
+                        muted.set()  # the server commits; its answer never reaches the web worker
                         dst.sendall(data)
-                        # The server commits; its answer never reaches the web worker.
-                        self.held.set()
-                        return
+                    # "before": the COMMIT is swallowed. Either way the web worker now waits for
+                    # an answer that never comes, until it is killed and its socket closes.
                     self.held.set()
-                    return  # COMMIT never sent: the server rolls back when the socket closes
-                dst.sendall(data)
+                    continue
+                if not (muted.is_set() and not from_client):
+                    dst.sendall(data)
         except OSError:
             pass
         finally:
@@ -220,6 +222,27 @@ def lease(client: APIClient, campaign_id: int) -> int:
 
 def submit(client: APIClient, assignment_id: int):
     return client.post(reverse("api:submit", args=[assignment_id]), valid_submission(), format="json")
+
+
+@contextlib.contextmanager
+def live_run_of(job_id: int) -> Iterator[None]:
+    """Another worker's live run of an export job: its own connection holding the run lock."""
+    import psycopg2
+
+    db = connection.settings_dict
+    other = psycopg2.connect(
+        host=db["HOST"] or "127.0.0.1",
+        port=db["PORT"] or 5432,
+        user=db["USER"] or "postgres",
+        password=db["PASSWORD"] or None,
+        dbname=db["NAME"],
+    )
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s, %s)", [export_services._RUN_LOCK_NAMESPACE, job_id])
+        yield
+    finally:
+        other.close()
 
 
 # ----------------------------------------------------------------------------- broker down
@@ -288,18 +311,19 @@ def test_export_requested_with_redis_down_is_queued_then_reconciled_once(raters,
     assert (job.archive.name, job.sha256, job.finished_at) == first
     assert export_services.export_jobs_reconcile(queued_grace=timedelta(0)) == []  # finished: never redone
 
-    # A run whose worker died mid-way: re-enqueued only once no live run can still hold it.
+    # A run whose worker died mid-way (its status still "running"): PostgreSQL dropped the
+    # run lock with its connection, so the reconciler sees it at once; a live run is left alone.
     stuck = ExportJob.objects.create(campaign=campaign, format="jsonl", status=ExportJob.Status.RUNNING)
     ExportJob.objects.filter(pk=stuck.pk).update(started_at=job.finished_at)
-    export_tasks.run_export_job.run(stuck.pk)  # a duplicate while it is (as far as we know) alive
-    stuck.refresh_from_db()
-    assert stuck.status == ExportJob.Status.RUNNING
-    later = job.finished_at + export_services.RUNNING_STALE_AFTER + timedelta(seconds=1)
-    assert export_services.export_jobs_reconcile(now=later) == [stuck.pk]
-    ExportJob.objects.filter(pk=stuck.pk).update(started_at=job.finished_at - export_services.RUNNING_STALE_AFTER)
+    with live_run_of(stuck.pk):
+        assert export_services.export_jobs_reconcile(queued_grace=timedelta(0)) == []
+        export_tasks.run_export_job.run(stuck.pk)  # a duplicate message while it runs
+        stuck.refresh_from_db()
+        assert stuck.status == ExportJob.Status.RUNNING
+    assert export_services.export_jobs_reconcile(queued_grace=timedelta(0)) == [stuck.pk]
     export_tasks.run_export_job.run(stuck.pk)
     stuck.refresh_from_db()
-    assert stuck.status == ExportJob.Status.SUCCEEDED
+    assert stuck.status == ExportJob.Status.SUCCEEDED, stuck.error
     export_tasks.run_export_job.run(999_999)  # deleted job: nothing to do, no error
 
 
