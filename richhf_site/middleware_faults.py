@@ -34,7 +34,7 @@ class DatabaseUnavailableMiddleware:
         logger.warning("%s %s: database unreachable (%s)", request.method, request.path, exception)
         response: HttpResponse
         if request.path.startswith("/api/"):
-            response = JsonResponse({"detail": MESSAGE}, status=503)
+            response = JsonResponse({"detail": MESSAGE, "errors": {}}, status=503)
         else:
             response = HttpResponse(MESSAGE, status=503, content_type="text/plain; charset=utf-8")
         response["Retry-After"] = str(RETRY_AFTER_S)

