@@ -243,6 +243,17 @@ def live_run_of(job_id: int) -> Iterator[None]:
         yield
     finally:
         other.close()
+        # The server drops the lock when that backend exits, a moment after the close.
+        wait_for(lambda: not _advisory_lock_held(job_id), timeout=10, what="the dead run's lock to go")
+
+
+def _advisory_lock_held(job_id: int) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = %s AND objid = %s",
+            [export_services._RUN_LOCK_NAMESPACE, job_id],
+        )
+        return bool(cursor.fetchone()[0])
 
 
 # ----------------------------------------------------------------------------- broker down
