@@ -11,7 +11,10 @@ import logging
 from datetime import timedelta
 
 from celery import shared_task
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
+
+from richhf_site.faults import BrokerUnavailable, task_publish
 
 from . import services
 
@@ -38,11 +41,19 @@ def aggregate_item(item_id: int, force: bool = False) -> None:
 
 
 @shared_task(name="aggregation.reconcile", ignore_result=True, soft_time_limit=240, time_limit=300)
-def reconcile_aggregates(grace_s: int = 120, limit: int = 5000) -> int:
-    return len(services.aggregates_reconcile(grace=timedelta(seconds=grace_s), limit=limit))
+def reconcile_aggregates(grace_s: int | None = None, limit: int = 5000) -> int:
+    grace = timedelta(seconds=settings.RICHHF_RECONCILE_GRACE_S if grace_s is None else grace_s)
+    return len(services.aggregates_reconcile(grace=grace, limit=limit))
 
 
 def item_completed_enqueue(item_id: int) -> None:
     """annotation's item_completed receiver (registered in AggregationConfig.ready()): the
-    item's k-th answer is committed, so its aggregate can be computed."""
-    aggregate_item.delay(item_id)
+    item's k-th answer is committed, so its aggregate can be computed.
+
+    The answer is stored whatever happens here: with the broker down the item is left to the
+    reconciler (beat), which finds complete items without an aggregate, and the rater still
+    gets the 201 their committed answer deserves."""
+    try:
+        task_publish(aggregate_item, item_id)
+    except BrokerUnavailable:
+        logger.warning("item %s completed while the broker is down; the reconciler will aggregate it", item_id)

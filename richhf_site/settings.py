@@ -220,6 +220,31 @@ CELERY_BEAT_SCHEDULE["learning-tick"] = {
 RICHHF_LEARNING_DIR = Path(os.environ.get("RICHHF_LEARNING_DIR", VAR_DIR / "learning"))
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
+# hardening: faults. A broker that is down or hung must cost a request a few seconds at most:
+# the answer is already committed and the reconcilers re-enqueue what a failed publish lost
+# (aggregation.reconcile, exports.reconcile), so waiting longer buys nothing. Socket timeouts
+# bound a hung Redis (the default waits forever); the publish retry policy bounds a refused one.
+RICHHF_BROKER_SOCKET_TIMEOUT_S = float(os.environ.get("RICHHF_BROKER_SOCKET_TIMEOUT_S", "3"))
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CELERY_BROKER_TRANSPORT_OPTIONS.update(
+        socket_connect_timeout=RICHHF_BROKER_SOCKET_TIMEOUT_S,
+        # Above kombu's 1 s BRPOP poll, so an idle worker's blocking read never times out.
+        socket_timeout=max(RICHHF_BROKER_SOCKET_TIMEOUT_S, 2.0),
+    )
+CELERY_BROKER_CONNECTION_TIMEOUT = RICHHF_BROKER_SOCKET_TIMEOUT_S
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
+# The database unreachable: a 503 with Retry-After instead of a 500 page.
+MIDDLEWARE.append("richhf_site.middleware_faults.DatabaseUnavailableMiddleware")
+# How long a fresh item / queued export is left to its own message before the reconcilers
+# enqueue it again (tests shorten them).
+RICHHF_RECONCILE_GRACE_S = int(os.environ.get("RICHHF_RECONCILE_GRACE_S", "120"))
+RICHHF_EXPORT_QUEUED_GRACE_S = int(os.environ.get("RICHHF_EXPORT_QUEUED_GRACE_S", "600"))
+# Export jobs whose broker message was lost are re-enqueued (aggregation/exports/services.py).
+CELERY_BEAT_SCHEDULE["reconcile-exports"] = {
+    "task": "exports.reconcile",
+    "schedule": timedelta(seconds=int(os.environ.get("RICHHF_EXPORT_RECONCILE_EVERY_S", "300"))),
+}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

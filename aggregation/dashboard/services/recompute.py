@@ -16,6 +16,7 @@ from django.utils import timezone
 from annotation.models import Campaign
 from annotation.selectors import campaign_progress
 from modeling.protocol import SCORE_NAMES
+from richhf_site.faults import BrokerUnavailable, task_publish
 
 from ..models import CampaignStats
 from ..selectors import campaign_answer_table, campaign_answers_per_day, campaign_stored_map_agreement, user_names
@@ -93,6 +94,9 @@ def campaign_stats_request_refresh(*, campaign: Campaign) -> CampaignStats:
 
     A refresh already pending for less than REFRESH_DEDUPE is not enqueued again, so a lead
     clicking repeatedly does not pile up identical recomputes (the row lock serialises clicks).
+
+    Broker unreachable: the mark is taken back and BrokerUnavailable (503) raised, so the page
+    does not show "refreshing" for a recompute nobody will run, and the next click tries again.
     """
     from ..tasks import recompute_campaign_stats
 
@@ -103,7 +107,19 @@ def campaign_stats_request_refresh(*, campaign: Campaign) -> CampaignStats:
         )
         if stats.refresh_requested_at and now - stats.refresh_requested_at < REFRESH_DEDUPE:
             return stats
+        previous = stats.refresh_requested_at
         stats.refresh_requested_at = now
         stats.save(update_fields=["refresh_requested_at"])
-        transaction.on_commit(lambda: recompute_campaign_stats.delay(campaign.pk))
+
+        def enqueue() -> None:
+            try:
+                task_publish(recompute_campaign_stats, campaign.pk)
+            except BrokerUnavailable:
+                # Only our own mark: a recompute that finished meanwhile has cleared it.
+                CampaignStats.objects.filter(pk=stats.pk, refresh_requested_at=now).update(
+                    refresh_requested_at=previous
+                )
+                raise
+
+        transaction.on_commit(enqueue)
     return stats
