@@ -355,6 +355,27 @@ def test_refresh_with_redis_down_answers_503_json_and_leaves_no_refreshing_mark(
     assert sent == [campaign.pk]
 
 
+@pytest.mark.django_db(transaction=True)
+def test_retrain_requested_with_redis_down_is_accepted_and_left_queued_for_the_tick(
+    make_campaign, make_user, monkeypatch
+):
+    from aggregation.learning.models import ModelVersion, VersionStatus
+    from aggregation.learning.services import runs, schedule
+
+    campaign = make_campaign("learn")
+    lead = api_client_for(make_user("lead", "lead"))
+    with celery_broker(f"redis://127.0.0.1:{free_port()}/0"):
+        response = lead.post(f"/api/learning/campaigns/{campaign.pk}/retrain/")
+    assert response.status_code == 202, response.content  # the run is recorded; only its message is late
+    version = ModelVersion.objects.get(campaign=campaign)
+    assert version.status == VersionStatus.QUEUED
+    # learning.tick re-enqueues a version queued for longer than twice the staleness.
+    sent: list[int] = []
+    monkeypatch.setattr("aggregation.learning.tasks.retrain.delay", lambda vid: sent.append(vid))
+    schedule.learning_tick(now=version.created_at + 2 * runs.STALE_AFTER + timedelta(seconds=1))
+    assert sent == [version.pk]
+
+
 # ----------------------------------------------------------------------------- database refused
 
 

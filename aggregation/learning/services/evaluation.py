@@ -14,6 +14,7 @@ activate it too.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +24,15 @@ from django.utils import timezone
 
 from aggregation.webhooks.services import model_activated_emit
 from richhf_site.errors import ApplicationError
+from richhf_site.faults import BrokerUnavailable, task_publish
 
 from ..models import LearningSettings, ModelVersion, VersionStatus
 from ..selectors import active_version, version_checkpoint_local
 from .versions import version_fields_record
 
 COMPARE_ATTEMPTS = 3
+
+logger = logging.getLogger(__name__)
 
 
 def version_evaluate_on(*, version: ModelVersion, data: Path) -> float:
@@ -111,4 +115,7 @@ def _activate(version: ModelVersion, *, by: str) -> None:
 def _enqueue_predict(version_id: int) -> None:
     from .. import tasks
 
-    tasks.predict.delay(version_id)
+    try:
+        task_publish(tasks.predict, version_id)
+    except BrokerUnavailable:  # the activation stands; the next retrain or tick predicts again
+        logger.warning("predictions of version %s not enqueued: broker unreachable", version_id)

@@ -16,6 +16,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from annotation.models import Campaign
+from richhf_site.faults import BrokerUnavailable, task_publish
 
 from ..models import ModelVersion, VersionStatus
 from ..selectors import current_aggregate_count, version_in_flight
@@ -68,9 +69,14 @@ def retrain_request(*, campaign: Campaign, reason: str = "manual") -> RetrainReq
 
 
 def retrain_enqueue(*, version_id: int) -> None:
+    """After the commit that queued the version. With the broker down the version stays queued
+    and learning.tick enqueues it again (after 2 x STALE_AFTER): the request still succeeds."""
     from .. import tasks
 
-    tasks.retrain.delay(version_id)
+    try:
+        task_publish(tasks.retrain, version_id)
+    except BrokerUnavailable:
+        logger.warning("retrain of version %s not enqueued; learning.tick will retry", version_id)
 
 
 def retrain_claim(*, version_id: int) -> ModelVersion | None:

@@ -91,11 +91,13 @@ def event_emit(*, campaign_id: int, event: Event, data: dict[str, Any]) -> list[
 def _enqueue(delivery_ids: list[int]) -> None:
     from ..tasks import deliver
 
-    for delivery_id in delivery_ids:
+    for position, delivery_id in enumerate(delivery_ids):
         try:
             deliver.delay(delivery_id)
-        except Exception:  # broker down: the sweeper enqueues it once it is overdue
-            logger.exception("webhook delivery %s not enqueued; left to the sweeper", delivery_id)
+        except Exception:  # broker down: the sweeper enqueues them once they are overdue
+            # Stop at the first failure: each try against a hung broker costs its timeout.
+            logger.exception("webhook deliveries %s not enqueued; left to the sweeper", delivery_ids[position:])
+            return
 
 
 def item_completed_emit(*, item_id: int) -> list[int]:
