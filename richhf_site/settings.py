@@ -152,6 +152,7 @@ SPECTACULAR_SETTINGS = {
 # (e.g. a blank string); the docs page loads Redoc from drf-spectacular-sidecar's static files,
 # never from a CDN, so it works offline.
 INSTALLED_APPS += ["drf_spectacular_sidecar"]
+TEMPLATES[0]["DIRS"] = [*TEMPLATES[0]["DIRS"], BASE_DIR / "richhf_site" / "templates"]
 REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"] = "richhf_site.schema.AutoSchema"
 SPECTACULAR_SETTINGS |= {
     "COMPONENT_SPLIT_REQUEST": True,

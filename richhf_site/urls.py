@@ -10,7 +10,12 @@ urlpatterns = [
     path("api/", include("aggregation.exports.urls")),
     path("api/auth/token/", obtain_auth_token, name="api-token"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-docs"),
+    # Redoc from our own static files (drf-spectacular-sidecar): the docs work offline.
+    path(
+        "api/docs/",
+        SpectacularRedocView.as_view(url_name="api-schema", template_name="richhf_site/redoc.html"),
+        name="api-docs",
+    ),
     path("", include("aggregation.dashboard.urls")),
     path("", include("aggregation.learning.urls")),
     path("", include("frontend.urls")),
