@@ -66,13 +66,15 @@ def world(
 ) -> Iterator[dict[str, Any]]:
     """A campaign with a rater, a lead and an admin; a submitted and aggregated item, a leased
     one, campaign statistics and an export job: most operations have something real to show.
-    Committed, since the requests run outside a test transaction; flushed at the end."""
+    Committed once for the module (each test's own writes roll back) and flushed at its end."""
+    from django.contrib.auth import get_user_model
+
     from aggregation.dashboard.services.recompute import campaign_stats_recompute
     from aggregation.exports.services import export_job_create
+    from aggregation.learning.models import ModelVersion, VersionStatus
     from aggregation.services.aggregates import item_aggregate_upsert
     from annotation.models import Campaign
     from annotation.services import ItemInput, assignment_next, campaign_add_raters, item_create
-    from django.contrib.auth import get_user_model
     from richhf_site.roles import user_add_role
 
     media_root = tmp_path_factory.mktemp("contract-media")
@@ -97,6 +99,10 @@ def world(
         campaign_stats_recompute(campaign_id=campaign.pk)
         leased = assignment_next(rater=users["rater"], campaign=campaign).assignment
         job = export_job_create(campaign=campaign, fmt="jsonl", requested_by=users["admin"])
+        # A failed run: listed by the versions API, refused (409) by activate.
+        version = ModelVersion.objects.create(
+            campaign=campaign, status=VersionStatus.FAILED, error="no data", finished_at=timezone.now()
+        )
         tokens = {role: Token.objects.create(user=user).key for role, user in users.items()}
         yield {
             "media_root": media_root,
@@ -106,6 +112,7 @@ def world(
                 "item_id": [items[0].pk, items[1].pk],
                 "assignment_id": [a.pk for a in (done.assignment, leased) if a is not None],
                 "job_id": [job.pk],
+                "version_id": [version.pk],
             },
         }
         call_command("flush", interactive=False, verbosity=0)
@@ -143,6 +150,8 @@ def _contract_test(role: str) -> Callable[..., None]:
     @settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
     def test(case: Any, world: dict[str, Any], _keep_connection_open: None, settings: Any) -> None:
         settings.MEDIA_ROOT = world["media_root"]
+        # Ids drawn at random almost never exist: about half of them are mapped onto objects
+        # that do, so the handlers' 200s (and 409s) are checked too, not only their 404s.
         for name, value in list((case.path_parameters or {}).items()):
             known = world["ids"].get(name)
             if known and isinstance(value, int):
