@@ -26,7 +26,9 @@ class ErrorResponse(serializers.Serializer):
     error (a nested field's errors nest the same way); `code` says which conflict it was."""
 
     detail = serializers.CharField(help_text="One sentence for a person.")
-    errors = serializers.DictField(
+    # SerializerMetaclass moves declared fields into _declared_fields, so this one does not
+    # shadow Serializer.errors at run time; only the type checker sees the clash.
+    errors = serializers.DictField(  # type: ignore[assignment]
         child=serializers.JSONField(),
         required=False,
         help_text="Per field, its messages: a list of strings, or for a nested field an object of the same shape.",

@@ -152,7 +152,9 @@ SPECTACULAR_SETTINGS = {
 # (e.g. a blank string); the docs page loads Redoc from drf-spectacular-sidecar's static files,
 # never from a CDN, so it works offline.
 INSTALLED_APPS += ["drf_spectacular_sidecar"]
-TEMPLATES[0]["DIRS"] = [*TEMPLATES[0]["DIRS"], BASE_DIR / "richhf_site" / "templates"]
+_template_dirs = TEMPLATES[0]["DIRS"]
+assert isinstance(_template_dirs, list)
+_template_dirs.append(BASE_DIR / "richhf_site" / "templates")  # richhf_site/redoc.html
 REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"] = "richhf_site.schema.AutoSchema"
 SPECTACULAR_SETTINGS |= {
     "COMPONENT_SPLIT_REQUEST": True,
