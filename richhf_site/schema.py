@@ -53,8 +53,10 @@ ERROR_DESCRIPTIONS: dict[int, str] = {
 
 # Every operation: authentication, roles, routing and the backing services can refuse any of them.
 COMMON_ERRORS = (400, 401, 403, 404, 429, 503)
-# Operations that read a body: its size and content type can be refused too.
-BODY_ERRORS = (413, 415)
+# Any write: a body over the size limit is refused before the view runs.
+WRITE_ERRORS = (413,)
+# Operations that parse a body: its content type can be refused too.
+BODY_ERRORS = (415,)
 
 
 def _error_response(code: int) -> OpenApiResponse:
@@ -66,7 +68,9 @@ class AutoSchema(SpectacularAutoSchema):
         responses: dict[str, Any] = super()._get_response_bodies(direction)
         codes = list(COMMON_ERRORS)
         if self.method in ("POST", "PUT", "PATCH"):
-            codes += BODY_ERRORS
+            codes += WRITE_ERRORS
+            if self.get_request_serializer() is not None:
+                codes += BODY_ERRORS
         for code in codes:
             if str(code) not in responses:
                 responses[str(code)] = self._get_response_for_code(_error_response(code), str(code))
