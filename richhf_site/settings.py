@@ -158,6 +158,9 @@ _template_dirs.append(BASE_DIR / "richhf_site" / "templates")  # richhf_site/red
 REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"] = "richhf_site.schema.AutoSchema"
 SPECTACULAR_SETTINGS |= {
     "COMPONENT_SPLIT_REQUEST": True,
+    # The API's bodies are JSON (points are JSON numbers, scores JSON integers); DRF's form
+    # parsers cannot carry them, so the schema offers no form content types.
+    "PARSER_WHITELIST": ["rest_framework.parsers.JSONParser"],
     "REDOC_DIST": "SIDECAR",
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

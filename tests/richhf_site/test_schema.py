@@ -112,6 +112,14 @@ def test_strings_the_server_refuses_blank_are_documented_non_blank(document: dic
     assert set(token["required"]) == {"username", "password"}
 
 
+def test_request_bodies_are_json_only(document: dict[str, Any]) -> None:
+    # Form encodings cannot carry JSON numbers and nested objects (points, scores).
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            if "requestBody" in operation:
+                assert list(operation["requestBody"]["content"]) == ["application/json"], (method, path)
+
+
 def test_the_token_endpoint_needs_no_credentials(document: dict[str, Any]) -> None:
     assert document["paths"]["/api/auth/token/"]["post"].get("security") in (None, [])
 
