@@ -5,6 +5,8 @@
   and states two rules drf-spectacular leaves out: a trimmed non-blank CharField needs a
   non-space character, and an `<int:...>` path parameter is never negative (the URL resolver
   does not route one).
+- Serializers nested in a view (the house style's `Input`/`Output`) are named after it, so two
+  views' `Input` never collide.
 - limit_offset_page() is the envelope LimitOffsetPagination answers with, for APIViews that
   paginate by hand (drf-spectacular only wraps generic list views).
 
@@ -106,6 +108,16 @@ class AutoSchema(SpectacularAutoSchema):
             serializer = _error_response(int(status_code))
         response: dict[str, Any] = super()._get_response_for_code(serializer, status_code, media_types, direction)
         return response
+
+    def get_serializer_name(self, serializer: Any, direction: Any) -> str:
+        # The house style nests `Input`/`Output` in their view: two views' `Input` would share
+        # one component name (drf-spectacular warns and documents only one), so a nested class
+        # is named with its outer class (ExtraRaterRequestApiInput).
+        qualname = type(serializer).__qualname__
+        if "." in qualname and "<locals>" not in qualname:
+            return qualname.replace(".", "")
+        name: str = super().get_serializer_name(serializer, direction)
+        return name
 
     def get_auth(self) -> list[dict[str, Any]]:
         # A view open to everyone (the token endpoint: no permission classes) needs no credentials.

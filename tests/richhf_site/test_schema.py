@@ -120,6 +120,13 @@ def test_request_bodies_are_json_only(document: dict[str, Any]) -> None:
                 assert list(operation["requestBody"]["content"]) == ["application/json"], (method, path)
 
 
+def test_nested_input_classes_are_named_after_their_view(document: dict[str, Any]) -> None:
+    # Every view's nested `Input` would otherwise be one "InputRequest" component.
+    body = document["paths"]["/api/dashboard/items/{item_id}/extra-rater/"]["post"]["requestBody"]
+    assert body["content"]["application/json"]["schema"]["$ref"].endswith("/ExtraRaterRequestApiInputRequest")
+    assert "InputRequest" not in document["components"]["schemas"]
+
+
 def test_the_token_endpoint_needs_no_credentials(document: dict[str, Any]) -> None:
     assert document["paths"]["/api/auth/token/"]["post"].get("security") in (None, [])
 
