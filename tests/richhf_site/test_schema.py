@@ -164,3 +164,27 @@ def test_the_docs_page_loads_nothing_from_another_origin(live_server) -> None:
     spec = re.search(r"""spec-url=["']([^"']+)["']""", html)
     assert spec is not None and spec.group(1) == "/api/schema/"
     assert requests.get(f"{live_server.url}{spec.group(1)}", timeout=30).status_code == 200
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_the_docs_render_with_every_other_origin_unreachable(live_server, page) -> None:
+    # As offline: any request that leaves this server fails. Redoc must still draw the API.
+    left: list[str] = []
+
+    def only_this_server(route: Any) -> None:
+        if route.request.url.startswith(live_server.url):
+            route.continue_()
+        else:
+            left.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_this_server)
+    page.goto(f"{live_server.url}/api/docs/")
+    page.get_by_text("RichHF Studio API", exact=False).first.wait_for(timeout=30_000)
+    # An operation drawn in the main panel, with its documented error answers.
+    page.locator("h2").filter(has_text="assignments_heartbeat_create").first.wait_for(timeout=30_000)
+    assert page.get_by_role("tab", name="409").count() + page.get_by_text("409").count() > 0
+    # Redoc's own "API docs by Redocly" logo is the one thing it fetches from elsewhere.
+    assert [url for url in left if "cdn.redoc.ly/redoc/logo" not in url] == []
