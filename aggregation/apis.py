@@ -6,7 +6,8 @@ from __future__ import annotations
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
@@ -16,6 +17,7 @@ from annotation.models import Campaign
 from modeling.protocol import MAP_KINDS, RELEASE_MAP_NAMES, SCORE_NAMES
 from richhf_site.errors import ApplicationError
 from richhf_site.permissions import IsLeadOrAdmin
+from richhf_site.schema import limit_offset_page
 
 from . import selectors
 from .models import ItemAggregate
@@ -103,7 +105,14 @@ class CampaignAggregateListApi(APIView):
         default_limit = 50
         max_limit = 500
 
-    @extend_schema(responses=ItemAggregateOutput(many=True))
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("limit", int, description=f"Page size, at most {Pagination.max_limit}."),
+            OpenApiParameter("offset", int),
+        ],
+        operation_id="campaigns_aggregates_list",
+        responses=limit_offset_page(ItemAggregateOutput, name="ItemAggregatePage"),
+    )
     def get(self, request, campaign_id: int):
         campaign = get_object_or_404(Campaign, pk=campaign_id)
         paginator = self.Pagination()
@@ -116,7 +125,10 @@ class ItemHeatmapApi(APIView):
 
     permission_classes = [IsLeadOrAdmin]
 
-    @extend_schema(responses={(200, "image/png"): bytes})
+    @extend_schema(
+        parameters=[OpenApiParameter("kind", OpenApiTypes.STR, OpenApiParameter.PATH, enum=list(MAP_KINDS))],
+        responses={(200, "image/png"): OpenApiTypes.BINARY},
+    )
     def get(self, request, item_id: int, kind: str):
         if kind not in MAP_KINDS:
             raise ApplicationError(f"kind must be one of {', '.join(MAP_KINDS)}", status_code=404)

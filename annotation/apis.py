@@ -11,7 +11,8 @@ from django.db.models import Manager
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
 from rest_framework import serializers, status
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
@@ -22,6 +23,7 @@ from richhf_site import roles
 from richhf_site.errors import ApplicationError
 from richhf_site.inputs import JSONBooleanField, JSONIntegerField, JSONNumberField, JSONStringField, StrictInput
 from richhf_site.permissions import IsRater
+from richhf_site.schema import ErrorResponse, limit_offset_page
 
 from . import hooks, selectors, services
 from .models import Assignment, Campaign
@@ -136,10 +138,15 @@ class OwnAssignmentOutput(AssignmentOutput):
         return OwnAnnotationOutput(annotation).data if annotation else None
 
 
+class MeOutput(serializers.Serializer):
+    username = serializers.CharField()
+    roles = serializers.ListField(child=serializers.ChoiceField(choices=roles.ALL_ROLES))
+
+
 class MeApi(APIView):
     """Who the caller is and which roles they hold (the page uses it to pick a view)."""
 
-    @extend_schema(responses=dict)
+    @extend_schema(responses=MeOutput)
     def get(self, request):
         return Response({"username": request.user.get_username(), "roles": sorted(roles.user_roles(request.user))})
 
@@ -204,7 +211,7 @@ class NextItemApi(APIView):
 class HeartbeatApi(APIView):
     permission_classes = [IsRater]
 
-    @extend_schema(request=None, responses=AssignmentOutput)
+    @extend_schema(request=None, responses={200: AssignmentOutput, 409: ErrorResponse})
     def post(self, request, assignment_id: int):
         assignment = services.assignment_heartbeat(assignment_id=assignment_id, rater=request.user)
         return Response(AssignmentOutput(assignment).data)
@@ -249,7 +256,7 @@ class SubmitOutput(serializers.Serializer):
 class SubmitApi(APIView):
     permission_classes = [IsRater]
 
-    @extend_schema(request=SubmitInput, responses={200: SubmitOutput, 201: SubmitOutput})
+    @extend_schema(request=SubmitInput, responses={200: SubmitOutput, 201: SubmitOutput, 409: ErrorResponse})
     def post(self, request, assignment_id: int):
         if not isinstance(request.data, dict):
             raise ApplicationError("The body must be a JSON object.", field="non_field_errors")
@@ -289,7 +296,7 @@ class SkipInput(StrictInput):
 class SkipApi(APIView):
     permission_classes = [IsRater]
 
-    @extend_schema(request=SkipInput, responses=AssignmentOutput)
+    @extend_schema(request=SkipInput, responses={200: AssignmentOutput, 409: ErrorResponse})
     def post(self, request, assignment_id: int):
         serializer = SkipInput(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -306,7 +313,15 @@ class MyAssignmentListApi(APIView):
         default_limit = 50
         max_limit = 500
 
-    @extend_schema(responses=OwnAssignmentOutput(many=True))
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("campaign", int, description="Only this campaign's assignments."),
+            OpenApiParameter("limit", int, description=f"Page size, at most {Pagination.max_limit}."),
+            OpenApiParameter("offset", int),
+        ],
+        operation_id="me_assignments_list",
+        responses=limit_offset_page(OwnAssignmentOutput, name="OwnAssignmentPage"),
+    )
     def get(self, request):
         qs = selectors.assignments_of_rater(rater=request.user)
         campaign = request.query_params.get("campaign")
@@ -329,7 +344,7 @@ class MyAssignmentDetailApi(APIView):
 class ItemImageApi(APIView):
     """The image bytes, to raters who hold or held a lease on the item and to leads/admins."""
 
-    @extend_schema(responses={(200, "image/*"): bytes})
+    @extend_schema(responses={(200, "image/*"): OpenApiTypes.BINARY})
     def get(self, request, item_id: int):
         item = selectors.item_visible_to(user=request.user, item_id=item_id)
         if item is None:
@@ -340,10 +355,38 @@ class ItemImageApi(APIView):
         return response
 
 
+class CampaignProgressOutput(serializers.Serializer):
+    """A lead's or admin's view: the whole campaign (selectors.CampaignProgress)."""
+
+    campaign = serializers.IntegerField()
+    items_total = serializers.IntegerField()
+    items_complete = serializers.IntegerField()
+    items_in_progress = serializers.IntegerField()
+    items_untouched = serializers.IntegerField()
+    annotations_submitted = serializers.IntegerField()
+    active_leases = serializers.IntegerField()
+
+
+class RaterProgressOutput(serializers.Serializer):
+    """A rater's view: their own counts and how much is left (selectors.RaterProgress)."""
+
+    campaign = serializers.IntegerField()
+    done_today = serializers.IntegerField()
+    done_total = serializers.IntegerField()
+    remaining_for_me = serializers.IntegerField()
+    campaign_items_remaining = serializers.IntegerField()
+
+
 class CampaignProgressApi(APIView):
     """Leads/admins get the campaign's totals; a rater gets their own figures only."""
 
-    @extend_schema(responses=dict)
+    @extend_schema(
+        responses=PolymorphicProxySerializer(
+            component_name="Progress",
+            serializers=[CampaignProgressOutput, RaterProgressOutput],
+            resource_type_field_name=None,
+        )
+    )
     def get(self, request, campaign_id: int):
         if roles.is_lead_or_admin(request.user):
             campaign = get_object_or_404(Campaign, pk=campaign_id)

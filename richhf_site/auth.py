@@ -28,12 +28,15 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from richhf_site.errors import error_body
+from richhf_site.schema import ErrorResponse
 
 from . import roles
 from .authentication import token_hash, token_ttl
@@ -105,9 +108,7 @@ def login_lockout_response(
     message = login_lockout_message()
     response: HttpResponse
     if request.path.startswith("/api/"):
-        response = JsonResponse(
-            {"detail": message, "code": "login_throttled"}, status=status.HTTP_429_TOO_MANY_REQUESTS
-        )
+        response = JsonResponse(error_body(message, code="login_throttled"), status=status.HTTP_429_TOO_MANY_REQUESTS)
     else:
         context = {
             "form": AuthenticationForm(request),
@@ -182,7 +183,7 @@ class TokenOutput(serializers.ModelSerializer):
         return token.expires_at is not None and token.expires_at <= timezone.now()
 
 
-_ERROR = inline_serializer("AuthError", fields={"detail": serializers.CharField()})
+_ERROR = ErrorResponse
 
 
 class TokenObtainApi(APIView):

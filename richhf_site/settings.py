@@ -159,6 +159,25 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
 }
 
+# hardening: API schema. Every response is documented, 4xx included (richhf_site/schema.py);
+# request and response components are split so a request states what the server refuses
+# (e.g. a blank string); the docs page loads Redoc from drf-spectacular-sidecar's static files,
+# never from a CDN, so it works offline.
+INSTALLED_APPS += ["drf_spectacular_sidecar"]
+_template_dirs = TEMPLATES[0]["DIRS"]
+assert isinstance(_template_dirs, list)
+_template_dirs.append(BASE_DIR / "richhf_site" / "templates")  # richhf_site/redoc.html
+REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"] = "richhf_site.schema.AutoSchema"
+SPECTACULAR_SETTINGS |= {
+    "COMPONENT_SPLIT_REQUEST": True,
+    # The API's bodies are JSON (points are JSON numbers, scores JSON integers); DRF's form
+    # parsers cannot carry them, so the schema offers no form content types.
+    "PARSER_WHITELIST": ["rest_framework.parsers.JSONParser"],
+    "REDOC_DIST": "SIDECAR",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+}
+
 # Celery. The default broker is kombu's filesystem transport: a real worker and beat with no
 # server. One folder serves as both in and out (the transport requires it).
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")

@@ -1,3 +1,4 @@
+from csp.decorators import csp_update
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
@@ -14,7 +15,15 @@ urlpatterns = [
     path("api/auth/tokens/", auth.TokenListApi.as_view(), name="api-tokens"),
     path("api/auth/tokens/<int:token_id>/", auth.TokenRevokeApi.as_view(), name="api-token-revoke"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-docs"),
+    # Redoc from our own static files (drf-spectacular-sidecar): the docs work offline. Redoc
+    # injects its own styles and runs a blob: worker, so this one page relaxes the CSP for those.
+    path(
+        "api/docs/",
+        csp_update({"style-src": ["'unsafe-inline'"], "worker-src": ["'self'", "blob:"]})(
+            SpectacularRedocView.as_view(url_name="api-schema", template_name="richhf_site/redoc.html")
+        ),
+        name="api-docs",
+    ),
     path("", include("aggregation.dashboard.urls")),
     path("", include("aggregation.learning.urls")),
     path("", include("frontend.urls")),

@@ -19,6 +19,7 @@ from annotation.models import Campaign, Item
 from modeling.protocol import MAP_KINDS, SCORE_NAMES
 from richhf_site.errors import ApplicationError
 from richhf_site.permissions import IsLeadOrAdmin
+from richhf_site.schema import ErrorResponse
 
 from . import selectors, services
 
@@ -221,7 +222,7 @@ class ExtraRaterRequestApi(_LeadApi):
     class Input(serializers.Serializer):
         reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
 
-    @extend_schema(request=Input, responses={201: ExtraRaterOutput})
+    @extend_schema(request=Input, responses={201: ExtraRaterOutput, 409: ErrorResponse})
     def post(self, request, item_id: int):
         get_object_or_404(Item, pk=item_id)
         data = self.Input(data=request.data)

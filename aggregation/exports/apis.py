@@ -1,6 +1,7 @@
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -83,7 +84,7 @@ class ExportJobApi(APIView):
 class ExportDownloadApi(APIView):
     permission_classes = [IsAdmin]
 
-    @extend_schema(responses={(200, "application/zip"): bytes})
+    @extend_schema(responses={(200, "application/zip"): OpenApiTypes.BINARY})
     def get(self, request, job_id: int):
         job = get_object_or_404(ExportJob, pk=job_id, status=ExportJob.Status.SUCCEEDED)
         response = FileResponse(

@@ -5,13 +5,15 @@ from __future__ import annotations
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation.models import Assignment, AssignmentState, Campaign
 from richhf_site.permissions import IsAdmin, IsLeadOrAdmin, IsRater
+from richhf_site.schema import ErrorResponse
 
 from . import selectors
 from .models import ItemPrediction, LearningSettings, ModelVersion
@@ -54,12 +56,17 @@ class VersionListApi(APIView):
         return Response(VersionOutput(selectors.versions_for_campaign(campaign=campaign), many=True).data)
 
 
+class RetrainOutput(serializers.Serializer):
+    started = serializers.BooleanField(help_text="False when a queued or running version is returned instead.")
+    version = VersionOutput()
+
+
 class RetrainApi(APIView):
     """Starts a run unless one is queued or running (then that one is returned, 200)."""
 
     permission_classes = [IsLeadOrAdmin]
 
-    @extend_schema(request=None, responses=VersionOutput)
+    @extend_schema(request=None, responses={200: RetrainOutput, 202: RetrainOutput})
     def post(self, request, campaign_id: int):
         campaign = get_object_or_404(Campaign, pk=campaign_id)
         result = runs.retrain_request(campaign=campaign, reason=f"manual ({request.user.get_username()})")
@@ -72,7 +79,7 @@ class VersionActivateApi(APIView):
 
     permission_classes = [IsAdmin]
 
-    @extend_schema(request=None, responses=VersionOutput)
+    @extend_schema(request=None, responses={200: VersionOutput, 409: ErrorResponse})
     def post(self, request, version_id: int):
         version = get_object_or_404(ModelVersion, pk=version_id)
         return Response(VersionOutput(evaluation.version_activate(version=version, user=request.user)).data)
@@ -108,7 +115,7 @@ class SettingsApi(APIView):
         campaign = get_object_or_404(Campaign, pk=campaign_id)
         return Response(SettingsIO(learning_settings_get(campaign=campaign)).data)
 
-    @extend_schema(request=SettingsIO, responses=SettingsIO)
+    @extend_schema(request=SettingsIO(partial=True), responses=SettingsIO)
     def put(self, request, campaign_id: int):
         campaign = get_object_or_404(Campaign, pk=campaign_id)
         serializer = SettingsIO(data=request.data, partial=True)
@@ -117,10 +124,28 @@ class SettingsApi(APIView):
         return Response(SettingsIO(row).data)
 
 
+class QueueHeadOutput(serializers.Serializer):
+    item_id = serializers.IntegerField()
+    rank = serializers.IntegerField()
+    acquisition = serializers.FloatField()
+    explored = serializers.BooleanField()
+    priority = serializers.FloatField()
+    prompt = serializers.CharField()
+
+
+class QueueOutput(serializers.Serializer):
+    """selectors.queue_explanation(): what the queue order is based on, and its first items."""
+
+    enabled = serializers.BooleanField()
+    basis = serializers.CharField()
+    active_version = serializers.IntegerField(allow_null=True)
+    head = QueueHeadOutput(many=True)
+
+
 class QueueApi(APIView):
     permission_classes = [IsLeadOrAdmin]
 
-    @extend_schema(responses=dict)
+    @extend_schema(responses=QueueOutput)
     def get(self, request, campaign_id: int):
         campaign = get_object_or_404(Campaign, pk=campaign_id)
         return Response(selectors.queue_explanation(campaign=campaign))
@@ -132,6 +157,12 @@ class SuggestionMapApi(APIView):
 
     permission_classes = [IsRater]
 
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("task", OpenApiTypes.STR, OpenApiParameter.PATH, enum=["implausibility", "misalignment"])
+        ],
+        responses={(200, "image/png"): OpenApiTypes.BINARY},
+    )
     def get(self, request, assignment_id: int, task: str):
         assignment = (
             Assignment.objects.select_related("item__campaign")
