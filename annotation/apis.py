@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from typing import Any, cast
 
@@ -12,7 +13,7 @@ from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
+from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
@@ -28,6 +29,8 @@ from richhf_site.schema import ErrorResponse, limit_offset_page
 from . import hooks, selectors, services
 from .models import Assignment, Campaign
 from .services import AnnotationInput
+
+logger = logging.getLogger(__name__)
 
 
 class CampaignOutput(serializers.ModelSerializer):
@@ -231,21 +234,32 @@ class ScoresInput(StrictInput):
     overall = JSONIntegerField(min_value=1, max_value=5)
 
 
+@extend_schema_field(
+    {"type": "array", "items": {"type": "integer", "minimum": 0}, "maxItems": 1000, "uniqueItems": True}
+)
+class UniqueWordIndicesField(serializers.ListField):
+    """Word indices of the prompt, each at most once (the schema says uniqueItems)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(child=JSONIntegerField(min_value=0), max_length=1000, **kwargs)
+
+    def to_internal_value(self, data: Any) -> list[int]:
+        value = super().to_internal_value(data)
+        if len(set(value)) != len(value):
+            raise serializers.ValidationError("word indices must be unique")
+        return value
+
+
 class SubmitInput(StrictInput):
     """Typed as JSON: coordinates are numbers, scores and word indices integers, and a key
     this serializer does not know is refused at any level ("scores.sharpness")."""
 
     implausible_points = serializers.ListField(child=PointField(), max_length=settings.RICHHF_MAX_POINTS_PER_KIND)
     misaligned_points = serializers.ListField(child=PointField(), max_length=settings.RICHHF_MAX_POINTS_PER_KIND)
-    misaligned_words = serializers.ListField(child=JSONIntegerField(min_value=0), max_length=1000)
+    misaligned_words = UniqueWordIndicesField()
     scores = ScoresInput()
     time_spent_ms = JSONIntegerField(min_value=0, max_value=24 * 3600 * 1000, required=False, default=0)
     suggestion_shown = JSONBooleanField(required=False, default=False)
-
-    def validate_misaligned_words(self, value: list[int]) -> list[int]:
-        if len(set(value)) != len(value):
-            raise serializers.ValidationError("word indices must be unique")
-        return value
 
 
 class SubmitOutput(serializers.Serializer):
@@ -349,7 +363,14 @@ class ItemImageApi(APIView):
         item = selectors.item_visible_to(user=request.user, item_id=item_id)
         if item is None:
             raise ApplicationError("No such item among yours.", status_code=404)
-        response = FileResponse(item.image.open("rb"))
+        try:
+            handle = item.image.open("rb")
+        except FileNotFoundError:
+            # The row outlived its file (storage restored from an older backup, say): say so
+            # plainly rather than fail with a 500; operators see the log line.
+            logger.error("image file %s of item %s is missing from storage", item.image.name, item.pk)
+            raise ApplicationError("This item's image file is missing from storage.", status_code=404) from None
+        response = FileResponse(handle)
         # Images never change (content-addressed), but they are private to the rater.
         response["Cache-Control"] = "private, max-age=86400, immutable"
         return response

@@ -356,10 +356,9 @@ CONTENT_SECURITY_POLICY = {
 # with a nesting limit (richhf_site/parsers.py).
 DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("RICHHF_MAX_BODY_BYTES", str(2_621_440)))  # Django's default
 RICHHF_MAX_JSON_DEPTH = int(os.environ.get("RICHHF_MAX_JSON_DEPTH", "64"))
-REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = [
-    "richhf_site.parsers.JSONParser",
-    "rest_framework.parsers.FormParser",
-    "rest_framework.parsers.MultiPartParser",
-]
+# The API takes JSON bodies only, as its schema says (points and scores do not fit a form);
+# anything else is a 415 JSON.
+REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = ["richhf_site.parsers.JSONParser"]
+REST_FRAMEWORK["TEST_REQUEST_DEFAULT_FORMAT"] = "json"
 # JSON only: with the browsable API, an error asked for with Accept: text/html came back as HTML.
 REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"] = ["rest_framework.renderers.JSONRenderer"]

@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 from annotation.models import Campaign, Item
 from modeling.protocol import MAP_KINDS, SCORE_NAMES
 from richhf_site.errors import ApplicationError
+from richhf_site.inputs import StrictInput
 from richhf_site.permissions import IsLeadOrAdmin
 from richhf_site.schema import ErrorResponse
 
@@ -219,7 +220,7 @@ class ItemCompareApi(_LeadApi):
 
 
 class ExtraRaterRequestApi(_LeadApi):
-    class Input(serializers.Serializer):
+    class Input(StrictInput):
         reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
 
     @extend_schema(request=Input, responses={201: ExtraRaterOutput, 409: ErrorResponse})

@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation.models import Campaign
+from richhf_site.inputs import StrictInput
 from richhf_site.permissions import IsAdmin
 
 from . import services
@@ -42,7 +43,7 @@ class ExportJobOutput(serializers.ModelSerializer):
         return reverse("exports:download", args=[job.pk]) if job.status == ExportJob.Status.SUCCEEDED else None
 
 
-class ExportCreateInput(serializers.Serializer):
+class ExportCreateInput(StrictInput):
     format = serializers.ChoiceField(choices=FORMATS)
     include_image_bytes = serializers.BooleanField(required=False, default=False)
 

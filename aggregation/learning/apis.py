@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation.models import Assignment, AssignmentState, Campaign
+from richhf_site.inputs import StrictInput
 from richhf_site.permissions import IsAdmin, IsLeadOrAdmin, IsRater
 from richhf_site.schema import ErrorResponse
 
@@ -85,7 +86,7 @@ class VersionActivateApi(APIView):
         return Response(VersionOutput(evaluation.version_activate(version=version, user=request.user)).data)
 
 
-class SettingsIO(serializers.ModelSerializer):
+class SettingsIO(StrictInput, serializers.ModelSerializer):
     extra_training_campaign = serializers.PrimaryKeyRelatedField(
         queryset=Campaign.objects.all(), allow_null=True, required=False
     )

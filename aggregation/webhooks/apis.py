@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation.models import Campaign
+from richhf_site.inputs import StrictInput
 from richhf_site.permissions import IsAdmin, IsLeadOrAdmin
 
 from . import selectors, services
@@ -66,7 +67,7 @@ class CampaignWebhooksApi(APIView):
 
     permission_classes = [IsAdmin]
 
-    class CreateInput(serializers.Serializer):
+    class CreateInput(StrictInput):
         # A plain string: the service's check names what is wrong (scheme, host, address).
         url = serializers.CharField(max_length=2000)
         events = serializers.ListField(child=serializers.ChoiceField(choices=EVENT_NAMES), allow_empty=False)
@@ -89,7 +90,7 @@ class CampaignWebhooksApi(APIView):
 class WebhookEndpointApi(APIView):
     permission_classes = [IsAdmin]
 
-    class UpdateInput(serializers.Serializer):
+    class UpdateInput(StrictInput):
         url = serializers.CharField(max_length=2000, required=False)
         events = serializers.ListField(
             child=serializers.ChoiceField(choices=EVENT_NAMES), allow_empty=False, required=False

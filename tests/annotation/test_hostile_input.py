@@ -208,3 +208,13 @@ def test_import_items_latin1_manifest_is_a_cli_error_naming_the_file(tmp_path: P
     with pytest.raises(CommandError, match=rf"^{manifest}:2: not UTF-8"):
         call_command("import_items", str(folder), "--campaign", "c", "--no-progress")
     assert not Item.objects.exists() and not Campaign.objects.filter(name="c").exists()
+
+
+@pytest.mark.django_db
+def test_an_image_missing_from_storage_is_a_404_json_not_a_500(make_item, make_user):
+    item = make_item(Campaign.objects.create(name="images"))
+    item.image.storage.delete(item.image.name)
+    response = api_client_for(make_user("lead-img", "lead")).get(reverse("api:item-image", args=[item.pk]))
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert "missing" in response.json()["detail"]

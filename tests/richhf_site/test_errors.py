@@ -82,10 +82,11 @@ def test_ten_megabyte_body_is_a_413_json(leased: tuple[APIClient, int]) -> None:
     assert "too large" in body["detail"]
 
 
-def test_oversized_form_body_is_a_413_json_too(leased: tuple[APIClient, int]) -> None:
+def test_oversized_form_body_is_refused_as_json_too(leased: tuple[APIClient, int]) -> None:
     client, assignment_id = leased
     response = submit_raw(client, assignment_id, "a=" + "x" * (10 * 1024 * 1024), "application/x-www-form-urlencoded")
-    assert_error_contract(response, 413)
+    # The API takes JSON only: a form is refused by its content type, before its body is read.
+    assert_error_contract(response, 415)
 
 
 def test_body_size_error_raised_inside_a_view_is_a_413_json(
@@ -239,3 +240,10 @@ def test_over_a_real_http_server(live_server: Any, raters: Any, make_item: Calla
     assert missing.status_code == 404 and missing.headers["Content-Type"] == "application/json"
     ok = session.post(submit_url, json=valid_submission(), timeout=30)
     assert ok.status_code == 201, ok.text
+
+
+def test_form_bodies_are_refused_with_a_415_json(leased: tuple[APIClient, int]) -> None:
+    client, assignment_id = leased
+    response = client.post(reverse("api:skip", args=[assignment_id]), {"reason": "blurry"}, format="multipart")
+    body = assert_error_contract(response, 415)
+    assert "multipart/form-data" in body["detail"]

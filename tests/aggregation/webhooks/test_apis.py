@@ -146,3 +146,11 @@ def test_leads_and_admins_read_the_delivery_log_raters_do_not(make_campaign, peo
     assert api_client_for(people["rater"]).get(url).status_code == 403
     bad = api_client_for(people["lead"]).get(url, {"status": "lost"})
     assert bad.status_code == 400 and "status" in bad.json()["errors"]
+
+
+def test_unknown_keys_are_refused_naming_them(make_campaign, people):
+    payload = {"url": PUBLIC_URL, "events": ["item.completed"], "evnts": ["export.finished"]}
+    response = api_client_for(people["admin"]).post(_list_url(make_campaign().pk), payload, format="json")
+    assert response.status_code == 400
+    assert "evnts" in response.json()["errors"]
+    assert not WebhookEndpoint.objects.exists()
