@@ -127,7 +127,8 @@ def report(stage: str, ours: list[float], base: list[float] | None) -> None:
     print(line, flush=True)
 
 
-def pure_stages(items: list[dict], n_base: int, batch: int) -> None:
+def pure_stages(items: list[dict], n_base: int, batch: int) -> float:
+    """Runs the item-level stages; returns the PNG-encoding rate (items/s), the pipeline's floor."""
     base_items = items[:n_base]
     # Rasterising (+ averaging to 8-bit values), both maps of an item.
     report(
@@ -141,17 +142,15 @@ def pure_stages(items: list[dict], n_base: int, batch: int) -> None:
     print(f"{'':<22} baseline differs from the definition on {100 * float(np.mean(diffs)):.3f}% of pixels")
     # PNG encoding of both maps (inputs prepared outside the timing).
     maps = [ours_rasterise(item) for item in items[: max(n_base, min(len(items), 4000))]]
-    report(
-        "png encode",
-        timed_batches(maps, lambda m: [encode_png(v) for v in m], batch),
-        timed_batches(maps[:n_base], lambda m: [baseline_png(v) for v in m], batch),
-    )
+    png_rates = timed_batches(maps, lambda m: [encode_png(v) for v in m], batch)
+    report("png encode", png_rates, timed_batches(maps[:n_base], lambda m: [baseline_png(v) for v in m], batch))
     ours_size = statistics.mean(len(encode_png(v)) for m in maps[:500] for v in m)
     base_size = statistics.mean(len(baseline_png(v)) for m in maps[:500] for v in m)
     print(f"{'':<22} mean PNG size: ours {ours_size:.0f} B, Pillow default {base_size:.0f} B")
+    return statistics.median(png_rates)
 
 
-def db_stages(items: list[dict], n_base: int, batch: int, workers: int) -> None:
+def db_stages(items: list[dict], n_base: int, batch: int, workers: int, png_rate: float) -> None:
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
     from django.db import transaction
@@ -291,6 +290,13 @@ def db_stages(items: list[dict], n_base: int, batch: int, workers: int) -> None:
             f"{'whole campaign':<22} {n_rows} items in {elapsed:.1f} s = {n_rows / elapsed:.0f} items/s "
             f"(manage.py aggregate --all --workers {workers}; rasterise + agreement + PNG + files + upsert)"
         )
+        # The floor: encoding both maps of every item, spread over the same worker processes
+        # (the PNG stage above runs in one process; the work splits evenly over processes).
+        floor = n_rows / (png_rate * min(workers, os.cpu_count() or 1))
+        print(
+            f"{'':<22} PNG-encoding floor {floor:.1f} s ({png_rate:.0f} items/s per process x "
+            f"{min(workers, os.cpu_count() or 1)}) | ratio to the floor {elapsed / floor:5.2f}x (target <= 1.5x)"
+        )
     finally:
         campaign.delete()
         User.objects.filter(pk__in=[r.pk for r in raters]).delete()
@@ -315,13 +321,13 @@ def main() -> None:
         f"{args.items} items, 3 raters, {n_points / args.items:.1f} points per item, {OUT}x{OUT} maps, "
         f"baselines on {n_base} items; {os.cpu_count()} CPUs"
     )
-    pure_stages(items, n_base, args.batch)
+    png_rate = pure_stages(items, n_base, args.batch)
     if args.no_db:
         return
     if "DATABASE_URL" not in os.environ:
         print("database stages skipped: set DATABASE_URL (PostgreSQL) to run them")
         return
-    db_stages(items, n_base, args.batch, args.workers)
+    db_stages(items, n_base, args.batch, args.workers, png_rate)
 
 
 if __name__ == "__main__":

@@ -151,6 +151,53 @@ def test_matches_the_definition_on_random_geometries():
         assert np.array_equal(got, ref), g
 
 
+def _whole_grid(points_per_rater: list, g: RasterGeometry) -> np.ndarray:
+    """The definition evaluated on every pixel of the map, rater by rater (no windows)."""
+    ref = np.zeros((len(points_per_rater), g.out_height, g.out_width), dtype=bool)
+    for rater, points in enumerate(points_per_rater):
+        for x, y in points:
+            dx = g.col_centres - x * g.image_width
+            dy = g.row_centres - y * g.image_height
+            ref[rater] |= (dx * dx)[None, :] <= (g.radius * g.radius - dy * dy)[:, None]
+    return ref
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_matches_the_definition_on_boundary_points_and_campaign_geometries(seed):
+    """Points whose disks pass exactly through pixel centres (the boundary is included), on
+    the campaign's real geometries (512x512 maps of Pick-a-Pic sizes, radius H/20) and on odd
+    ones, three raters at a time: any shortcut in the rasteriser (stamps, lower precision,
+    a window one pixel short) shows up as a differing pixel here."""
+    rng = np.random.default_rng(100 + seed)
+    sizes = [(512, 512), (768, 768), (512, 768), (768, 512), (640, 640), (1024, 1024), (100, 100), (37, 311)]
+    for _ in range(40):
+        w, h = sizes[int(rng.integers(len(sizes)))]
+        out_w, out_h = (512, 512) if rng.random() < 0.5 else (int(rng.integers(1, 300)), int(rng.integers(1, 300)))
+        fraction = 0.05 if rng.random() < 0.5 else float(rng.uniform(0.002, 0.6))
+        g = RasterGeometry(w, h, out_w, out_h, fraction)
+        raters = []
+        for _ in range(3):
+            n = int(rng.integers(0, 16))
+            # Half the points on the half-pixel lattice of the output grid: with radius H/20
+            # many pixel centres then lie exactly at distance r or a rounding error from it.
+            lattice = np.stack(
+                [rng.integers(0, 2 * out_w + 1, n) / (2 * out_w), rng.integers(0, 2 * out_h + 1, n) / (2 * out_h)], 1
+            )
+            points = np.where(rng.random((n, 1)) < 0.5, lattice, rng.uniform(-0.05, 1.05, (n, 2)))
+            raters.append(points.tolist())
+        assert np.array_equal(rater_masks(raters, g), _whole_grid(raters, g)), g
+
+
+def test_pixels_exactly_at_distance_r_are_inside():
+    # 100x100 image, 10x10 map (centres 5, 15, ...), r = 25, point at (25, 50); every number
+    # here is exact in binary. Centre (5, 35) is at dx = -20, dy = -15: distance exactly 25,
+    # so inside; (5, 25) is at distance sqrt(400 + 625) and outside.
+    g = RasterGeometry(100, 100, 10, 10, 0.25)
+    mask = rater_mask([[0.25, 0.5]], g)
+    assert mask[3, 0] and mask[6, 4] and mask[3, 4] and mask[6, 0]
+    assert not mask[2, 0] and not mask[7, 4]
+
+
 def test_png_is_8_bit_grayscale_and_lossless():
     rng = np.random.default_rng(3)
     values = rng.integers(0, 256, (37, 53), dtype=np.uint8)
