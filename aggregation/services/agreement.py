@@ -41,13 +41,17 @@ def pair_iou_cc(area_a: int, area_b: int, intersection: int, n_pixels: int) -> t
     return iou, cc
 
 
-def map_agreement(masks: np.ndarray) -> MapAgreement:
-    """Mean pairwise IoU and CC of the raters' binary maps (k, h, w). None for fewer than 2."""
+def map_agreement(masks: np.ndarray, areas: Sequence[int] | None = None) -> MapAgreement:
+    """Mean pairwise IoU and CC of the raters' binary maps (k, h, w). None for fewer than 2.
+
+    `areas` (each map's pixel count) may come from the caller, who counts them anyway.
+    """
     k = masks.shape[0]
     if k < 2:
         return MapAgreement(None, None)
     n_pixels = int(masks[0].size)
-    areas = [int(np.count_nonzero(m)) for m in masks]
+    if areas is None:
+        areas = [int(np.count_nonzero(m)) for m in masks]
     ious: list[float] = []
     ccs: list[float] = []
     for a, b in itertools.combinations(range(k), 2):

@@ -95,14 +95,15 @@ def _map(points_per_rater: Sequence[Sequence[Sequence[float]]], geometry: Raster
     n_pixels = counts.size
     covered = int(np.count_nonzero(counts))
     # sum(counts) = sum of the raters' areas: no extra pass over the map.
-    total_votes = sum(int(np.count_nonzero(m)) for m in masks)
+    areas = [int(np.count_nonzero(m)) for m in masks]
+    total_votes = sum(areas)
     summary = HeatmapSummary(
         max=float(counts.max()) / n if covered else 0.0,
         mean=total_votes / (n * n_pixels),
         coverage=covered / n_pixels,
         n_points=sum(len(p) for p in points_per_rater),
     )
-    return MapAggregate(values=values, png=encode_png(values), summary=summary, agreement=map_agreement(masks))
+    return MapAggregate(values=values, png=encode_png(values), summary=summary, agreement=map_agreement(masks, areas))
 
 
 def compute_aggregate(inputs: AggregateInputs) -> ComputedAggregate:
