@@ -142,6 +142,25 @@ STORAGES = {
     },
 }
 
+# scale-out: storage. Web and worker machines share PostgreSQL, Redis and one bucket, never a
+# local folder: RICHHF_STORAGE=s3 stores images, heatmaps, exports and checkpoints there
+# (django-storages' S3 backend; any S3-compatible service: AWS, MinIO, Ceph, moto in tests).
+# Credentials come from boto3's own chain (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY in the
+# environment, or the machine's role), so they never sit in settings.
+if os.environ.get("RICHHF_STORAGE", "filesystem") == "s3":
+    AWS_STORAGE_BUCKET_NAME = os.environ.get("AWS_STORAGE_BUCKET_NAME", "")
+    if not AWS_STORAGE_BUCKET_NAME:
+        raise ImproperlyConfigured("RICHHF_STORAGE=s3 needs AWS_STORAGE_BUCKET_NAME")
+    AWS_S3_ENDPOINT_URL = os.environ.get("AWS_S3_ENDPOINT_URL") or None  # unset: AWS itself
+    AWS_S3_REGION_NAME = os.environ.get("AWS_S3_REGION_NAME") or None
+    AWS_S3_ADDRESSING_STYLE = os.environ.get("AWS_S3_ADDRESSING_STYLE") or None  # "path" for MinIO
+    AWS_LOCATION = os.environ.get("AWS_LOCATION", "")  # a key prefix, to share one bucket
+    AWS_DEFAULT_ACL = None  # objects stay private: images are served through the permission-checked API
+    AWS_QUERYSTRING_AUTH = True
+    # As FileSystemStorage: save() never replaces another object under the same name (heatmaps
+    # and images are content-addressed; checkpoints delete their previous attempt first).
+    AWS_S3_FILE_OVERWRITE = False
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",

@@ -18,6 +18,13 @@ def work_dir(version: ModelVersion) -> Path:
     return Path(settings.RICHHF_LEARNING_DIR) / "runs" / f"campaign{version.campaign_id}-v{version.pk}"
 
 
+def work_dir_remove(version: ModelVersion) -> None:
+    """Drops a finished run's local folder. Its export and checkpoints are scratch: what other
+    machines need was uploaded to storage (checkpoint_upload), and with many workers the next
+    run may start anywhere. A failed run keeps its folder, so a retry here resumes."""
+    shutil.rmtree(work_dir(version), ignore_errors=True)
+
+
 def training_data_export(*, version: ModelVersion, data: Path) -> dict[str, int]:
     """The campaign's current aggregates (+ the extra campaign's train split) in the release
     layout modeling.train reads; returns the items per split. Written once per version: a

@@ -22,7 +22,7 @@ from ..models import ModelVersion, VersionStatus
 from ..selectors import current_aggregate_count, version_in_flight
 from .evaluation import version_compare_and_activate
 from .predictions import predictions_recompute
-from .run_artifacts import checkpoint_upload, training_data_export, work_dir
+from .run_artifacts import checkpoint_upload, training_data_export, work_dir, work_dir_remove
 from .settings import learning_settings_get
 from .versions import VersionHeartbeat, version_fields_record
 
@@ -184,3 +184,4 @@ def _train_and_register(version: ModelVersion) -> None:
         combined_metric=float(record["dev_combined"]),
     )
     version_compare_and_activate(version=version, data=data)
+    work_dir_remove(version)
