@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import io
 import json
 import math
 import platform
@@ -32,6 +33,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
 from torch.utils.flop_counter import FlopCounterMode
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,6 +42,7 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere
 
 from modeling.config import CONFIG_NAMES, get_config  # noqa: E402
 from modeling.data.synthetic import generate_example  # noqa: E402
+from modeling.heatmaps import encode_heatmap_png, heatmap_from_png  # noqa: E402
 from modeling.inference import RAHFPredictor  # noqa: E402
 from modeling.model import RAHFModel  # noqa: E402
 from modeling.processing import RAHFProcessor, load_tokenizer, resize_heatmap  # noqa: E402
@@ -102,25 +105,31 @@ class Pool:
     targets: list[str]
     heatmaps: torch.Tensor  # (N, 2, H, W) at the head's size
     scores: torch.Tensor  # (N, 4)
+    image_pngs: list[bytes]  # as files on disk, for the data-loading measurement
+    map_pngs: list[list[bytes]]  # the release's 512 x 512 heatmap PNGs
 
 
 def make_pool(n: int, processor: RAHFProcessor, *, seed: int, image_size: int) -> Pool:
     """``n`` examples from the synthetic generator, with the targets the training loop uses."""
     rng = np.random.default_rng(seed)
-    images, prompts, targets, maps, scores = [], [], [], [], []
+    images, prompts, targets, maps, scores, image_pngs, map_pngs = [], [], [], [], [], [], []
     size = processor.config.heatmap_size
     for _ in range(n):
         image, truth, labels = generate_example(rng, image_size)
         words = split_prompt_words(truth.prompt)
         bad = labels_to_misaligned_indices(str(labels["prompt_misalignment_label"]), len(words))
         images.append(image)
+        buffer = io.BytesIO()
+        Image.fromarray(image).save(buffer, format="PNG")
+        image_pngs.append(buffer.getvalue())
+        map_pngs.append([encode_heatmap_png(labels[k]) for k in ("artifact_map", "misalignment_map")])  # type: ignore[arg-type]
         prompts.append(truth.prompt)
         targets.append(tagged_target(words, bad))
         maps.append(np.stack([resize_heatmap(labels[k], size) for k in ("artifact_map", "misalignment_map")]))  # type: ignore[arg-type]
         scores.append(
             [float(labels[k]) for k in ("artifact_score", "misalignment_score", "aesthetics_score", "overall_score")]  # type: ignore[arg-type]
         )
-    return Pool(images, prompts, targets, torch.from_numpy(np.stack(maps)), torch.tensor(scores))
+    return Pool(images, prompts, targets, torch.from_numpy(np.stack(maps)), torch.tensor(scores), image_pngs, map_pngs)
 
 
 def make_batch(pool: Pool, processor: RAHFProcessor, start: int, batch_size: int) -> dict[str, torch.Tensor]:
@@ -204,7 +213,7 @@ def count_flops(model: RAHFModel, batch: dict[str, torch.Tensor], device: torch.
     model.zero_grad(set_to_none=True)
     total = counter.get_total_flops()
     # Module attribution is reliable in the forward only (backward ops run outside the hooks).
-    forward = FlopCounterMode(display=False, depth=None)
+    forward = FlopCounterMode(display=False, depth=3)
     with forward, torch.no_grad():
         model(**batch)
     by_module = {name: sum(counts.values()) for name, counts in forward.get_flop_counts().items()}
@@ -283,11 +292,21 @@ def bench_training(
 
 
 def bench_data(pool: Pool, processor: RAHFProcessor, batch_size: int, repeats: int) -> dict[str, Any]:
-    """CPU preprocessing a data loader does per batch (image resize + normalise, tokenising),
-    single process: the samples/s one loader worker can feed."""
+    """CPU work a data loader does per batch, single process: decode the image PNG and the two
+    release-size (512 x 512) heatmap PNGs, resize and normalise, tokenise. The samples/s one
+    loader worker can feed; file reads are left out (page cache on a training machine)."""
+    size = processor.config.heatmap_size
     started = time.perf_counter()
     for i in range(repeats):
-        make_batch(pool, processor, i * batch_size, batch_size)
+        idx = [(i * batch_size + j) % len(pool.image_pngs) for j in range(batch_size)]
+        batch = make_batch(pool, processor, i * batch_size, batch_size)
+        batch["pixel_values"] = processor.images([Image.open(io.BytesIO(pool.image_pngs[j])) for j in idx])
+        batch["target_heatmaps"] = torch.stack(
+            [
+                torch.from_numpy(np.stack([resize_heatmap(heatmap_from_png(m), size) for m in pool.map_pngs[j]]))
+                for j in idx
+            ]
+        )
     seconds = time.perf_counter() - started
     return {
         "batches": repeats,
@@ -603,7 +622,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         row["achieved_tflops"] = flops["per_sample"] * row["samples_per_second"] / 1e12
         chip = peak.bf16 if precision == "bf16" else peak.fp32
         row["mfu"] = row["achieved_tflops"] / chip if chip else None
-    training["bf16_over_fp32"] = training["bf16"]["samples_per_second"] / training["fp32"]["samples_per_second"]  # type: ignore[assignment]
+    training["bf16_over_fp32"] = training["bf16"]["samples_per_second"] / training["fp32"]["samples_per_second"]
     results: dict[str, Any] = {
         "config": args.config,
         "variant": args.variant,
