@@ -186,7 +186,8 @@ def timed_steps(
     step: Callable[[int], None], device: torch.device, *, warmup: int, steps: int, seconds: float
 ) -> tuple[int, float]:
     """Run ``warmup`` untimed steps, then up to ``steps`` timed ones or ``seconds``; returns
-    (timed steps, seconds). The clock check costs a sync per step, which the figures include."""
+    (timed steps, seconds). Steps queue without a sync, as in training; the clock is read
+    after a sync at both ends, so on a GPU the ``seconds`` cap may overrun by the queue."""
     for i in range(warmup):
         step(i)
     sync(device)
