@@ -187,9 +187,7 @@ def raters_section(*, table: CampaignAnswerTable, usernames: dict[int, str]) -> 
     ratings = ratings_of(table)
     bias, corr, _ = st.rater_bias_and_consensus(ratings)
     disagree, counted = st.word_majority_disagreement(ratings)
-    n_points = np.zeros(table.n_answers, dtype=np.int64)  # per answer, over both map kinds
-    for kind in MAP_KINDS:
-        n_points += np.array([len(p) for p in table.points[kind]], dtype=np.int64)
+    n_points = table.n_points
     raters = []
     for r, pk in enumerate(table.rater_ids.tolist()):
         mine = table.rater == r
