@@ -187,9 +187,7 @@ def raters_section(*, table: CampaignAnswerTable, usernames: dict[int, str]) -> 
     ratings = ratings_of(table)
     bias, corr, _ = st.rater_bias_and_consensus(ratings)
     disagree, counted = st.word_majority_disagreement(ratings)
-    n_points = np.zeros(table.n_answers, dtype=np.int64)  # per answer, over both map kinds
-    for kind in MAP_KINDS:
-        n_points += np.array([len(p) for p in table.points[kind]], dtype=np.int64)
+    n_points = table.n_points
     raters = []
     for r, pk in enumerate(table.rater_ids.tolist()):
         mine = table.rater == r
@@ -217,18 +215,6 @@ def raters_section(*, table: CampaignAnswerTable, usernames: dict[int, str]) -> 
     return raters
 
 
-def _word_unanimity(table: CampaignAnswerTable, it: int) -> float:
-    """Share of the item's words that all its raters marked, or none did (1 for no words)."""
-    n_words = len(table.item_words[it])
-    if not n_words:
-        return 1.0
-    answers = table.item_answers(it)
-    votes = table.word_marks[answers[0]].astype(np.int64)
-    for i in answers[1:]:
-        votes += table.word_marks[i]
-    return int(((votes == 0) | (votes == len(answers))).sum()) / n_words
-
-
 def worst_items_section(
     *,
     table: CampaignAnswerTable,
@@ -243,9 +229,10 @@ def worst_items_section(
     by_score = np.stack([maxdiff[name] for name in SCORE_NAMES], axis=1).reshape(-1, len(SCORE_NAMES))
     with np.errstate(invalid="ignore"):
         mean_maxdiff = by_score.mean(axis=1)  # every score is present for a multi-rater item
+    unanimity_of = st.word_unanimity(ratings_of(table)).tolist()
     ranked = []
     for it in np.flatnonzero(table.item_n_answers >= 2).tolist():
-        unanimity = _word_unanimity(table, it)
+        unanimity = unanimity_of[it]
         ranked.append((float(mean_maxdiff[it]), -unanimity, int(table.item_ids[it]), it, unanimity))
     ranked.sort(key=lambda t: (-t[0], -t[1], t[2]))
     return [

@@ -145,6 +145,24 @@ def _alpha_from_coincidence(o: np.ndarray, level: str, values: np.ndarray) -> fl
     return 1.0 - d_o / d_e
 
 
+def _alphas_from_coincidences(o: np.ndarray, level: str, values: np.ndarray) -> np.ndarray:
+    """_alpha_from_coincidence of each matrix of a stack (B, c, c), the undefined ones left out.
+
+    The interval and nominal distances do not depend on the counts, so the whole stack is a
+    few array operations; the ordinal one does, and goes matrix by matrix."""
+    if level == "ordinal":
+        alphas = [_alpha_from_coincidence(one, level, values) for one in o]
+        return np.array([a for a in alphas if a is not None], dtype=np.float64)
+    n_c = o.sum(axis=1)  # (B, c)
+    n = n_c.sum(axis=1)
+    d2 = _delta2(level, values, n_c[0])
+    d_o = (o * d2).sum(axis=(1, 2))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d_e = (n_c[:, :, None] * n_c[:, None, :] * d2).sum(axis=(1, 2)) / (n - 1)
+        alphas = 1.0 - d_o / d_e
+    return alphas[(n > 1) & (d_e != 0)]
+
+
 def krippendorff_alpha(counts: np.ndarray, level: str = "interval", values: np.ndarray = LIKERT_VALUES) -> float | None:
     """Krippendorff's alpha from a (units, values) count matrix."""
     contrib = _unit_coincidences(np.asarray(counts, dtype=np.float64))
@@ -198,8 +216,7 @@ def krippendorff_alpha_bootstrap(
     alpha = _alpha_from_coincidence(np.tensordot(freq, contrib, axes=1), level, values)
     rng = np.random.default_rng(seed)
     weights = rng.multinomial(n_units, freq / n_units, size=n_boot)  # (B, P)
-    boots = [_alpha_from_coincidence(np.tensordot(w, contrib, axes=1), level, values) for w in weights]
-    finite = np.array([b for b in boots if b is not None], dtype=np.float64)
+    finite = _alphas_from_coincidences(np.tensordot(weights, contrib, axes=1), level, values)
     if alpha is None or finite.size == 0:
         return AlphaEstimate(alpha, None, None, n_units, n_boot, level)
     tail = (1 - confidence) / 2 * 100
@@ -295,23 +312,58 @@ def rater_bias_and_consensus(table: RatingTable) -> tuple[np.ndarray, np.ndarray
     return bias, corr, used
 
 
+@dataclass(frozen=True)
+class _WordVotes:
+    """Every answer's word marks laid end to end, with each item's votes per word.
+
+    All answers of one item mark the same words (the item's prompt)."""
+
+    flat: np.ndarray  # (total marks,) bool, answer after answer
+    answer_of: np.ndarray  # (total marks,) the answer each mark belongs to
+    item_of: np.ndarray  # (total marks,) its item
+    slot: np.ndarray  # (total marks,) its (item, word) index into votes
+    votes: np.ndarray  # (sum over items of their words,) how many raters marked the word
+    item_word_first: np.ndarray  # (n_items,) each item's first index into votes
+    item_n_words: np.ndarray  # (n_items,)
+
+
+def _word_votes(table: RatingTable) -> _WordVotes:
+    lengths = np.array([len(m) for m in table.word_marks], dtype=np.int64)
+    flat = np.concatenate(table.word_marks).astype(bool) if len(table.word_marks) else np.zeros(0, dtype=bool)
+    answer_of = np.repeat(np.arange(len(lengths)), lengths)
+    item_of = table.item[answer_of]
+    item_n_words = np.zeros(table.n_items, dtype=np.int64)
+    item_n_words[table.item] = lengths
+    item_word_first = np.cumsum(item_n_words) - item_n_words
+    position = np.arange(len(flat)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    slot = item_word_first[item_of] + position
+    votes = np.bincount(slot, weights=flat, minlength=int(item_n_words.sum())).astype(np.int64)
+    return _WordVotes(flat, answer_of, item_of, slot, votes, item_word_first, item_n_words)
+
+
 def word_majority_disagreement(table: RatingTable) -> tuple[np.ndarray, np.ndarray]:
     """Per rater: items where their set of marked words differs from the item's majority
     (marked by more than half of the item's raters, all raters counted), and items counted
     (those with at least 3 raters, where a majority is more than one other rater's opinion)."""
-    votes: list[np.ndarray | None] = [None] * table.n_items
-    for it, marks in zip(table.item.tolist(), table.word_marks, strict=True):
-        votes[it] = marks.astype(int) if votes[it] is None else votes[it] + marks
+    wv = _word_votes(table)
     _, n = table.item_sums()
-    disagree = np.zeros(table.n_raters, dtype=int)
-    counted = np.zeros(table.n_raters, dtype=int)
-    for it, r, marks in zip(table.item.tolist(), table.rater.tolist(), table.word_marks, strict=True):
-        if n[it] < 3:
-            continue
-        majority = votes[it] * 2 > n[it]
-        counted[r] += 1
-        disagree[r] += int(not np.array_equal(majority, marks))
+    majority = wv.votes[wv.slot] * 2 > n[wv.item_of]
+    differs = np.bincount(wv.answer_of, weights=majority != wv.flat, minlength=len(table.item)) > 0
+    counted_rows = n[table.item] >= 3
+    disagree = np.bincount(table.rater[counted_rows & differs], minlength=table.n_raters).astype(int)
+    counted = np.bincount(table.rater[counted_rows], minlength=table.n_raters).astype(int)
     return disagree, counted
+
+
+def word_unanimity(table: RatingTable) -> np.ndarray:
+    """Per item, the share of its words that all its raters marked or none did (1 for no words)."""
+    wv = _word_votes(table)
+    _, n = table.item_sums()
+    item_of_slot = np.repeat(np.arange(table.n_items), wv.item_n_words)
+    unanimous = (wv.votes == 0) | (wv.votes == n[item_of_slot])
+    agreed = np.bincount(item_of_slot, weights=unanimous, minlength=table.n_items)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(wv.item_n_words > 0, agreed / wv.item_n_words, 1.0)
 
 
 def words_fleiss_units(table: RatingTable) -> tuple[np.ndarray, int, np.ndarray]:
@@ -325,14 +377,19 @@ def words_fleiss_units(table: RatingTable) -> tuple[np.ndarray, int, np.ndarray]
         return np.zeros((0, 2)), 0, np.zeros(0, dtype=np.int64)
     values, freq = np.unique(rated, return_counts=True)
     k = int(values[np.argmax(freq)])
-    marked: dict[int, np.ndarray] = {}
-    for it, marks in zip(table.item.tolist(), table.word_marks, strict=True):
-        if n[it] == k:
-            marked[it] = marks.astype(int) if it not in marked else marked[it] + marks
-    if not marked:
+    # Items in the order of their first answer, as the groups are numbered.
+    first_answer = np.unique(table.item, return_index=True)[1]
+    order = table.item[np.sort(first_answer)]
+    used = order[n[order] == k]
+    wv = _word_votes(table)
+    if not len(used):
         return np.zeros((0, 2)), k, np.zeros(0, dtype=np.int64)
-    yes = np.concatenate(list(marked.values())).astype(np.float64)
-    groups = np.concatenate([np.full(len(v), g, dtype=np.int64) for g, v in enumerate(marked.values())])
+    lengths = wv.item_n_words[used]
+    slots = np.repeat(wv.item_word_first[used], lengths) + (
+        np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    )
+    yes = wv.votes[slots].astype(np.float64)
+    groups = np.repeat(np.arange(len(used), dtype=np.int64), lengths)
     return np.stack([k - yes, yes], axis=1), k, groups
 
 
@@ -351,8 +408,7 @@ def fleiss_kappa_bootstrap(
     k = t[0].sum()
     n_groups = int(groups.max()) + 1
     p_u = ((t * t).sum(axis=1) - k) / (k * (k - 1))
-    cat = np.zeros((n_groups, t.shape[1]))
-    np.add.at(cat, groups, t)
+    cat = np.stack([np.bincount(groups, weights=t[:, j], minlength=n_groups) for j in range(t.shape[1])], axis=1)
     p_sum = np.bincount(groups, weights=p_u, minlength=n_groups)
     units = np.bincount(groups, minlength=n_groups).astype(np.float64)
     rng = np.random.default_rng(seed)

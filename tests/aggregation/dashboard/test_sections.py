@@ -36,6 +36,8 @@ def test_answer_table_names_every_column(three_items):
     assert table.score_matrix()[0].tolist() == [5, 4, 3, 2]
     assert [len(p) for p in table.points["implausibility"]] == [1, 1, 0, 0, 0]
     assert [len(p) for p in table.points["misalignment"]] == [0, 1, 0, 0, 0]
+    assert table.points["implausibility"][0] == [[0.5, 0.5]]
+    assert table.n_points.tolist() == [1, 2, 0, 0, 0]  # both map kinds, counted by the database
     # Word 7 lies outside the two-word prompt and marks nothing.
     assert table.word_marks[0].tolist() == [False, True]
     assert table.time_ms.tolist() == [1000, 3000, 5000, 7000, 9000]

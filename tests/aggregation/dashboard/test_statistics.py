@@ -221,3 +221,67 @@ def test_fleiss_bootstrap_resample_matches_statsmodels_on_the_resampled_table():
     ]
     lo, hi = np.percentile(plain, [2.5, 97.5])
     assert low == pytest.approx(lo, abs=0.04) and high == pytest.approx(hi, abs=0.04)
+
+
+def _random_word_table(seed: int) -> st.RatingTable:
+    """Items of 0..4 words and 1..4 raters, answers in shuffled order (not item by item)."""
+    rng = np.random.default_rng(seed)
+    n_items, n_raters = 40, 6
+    n_words = rng.integers(0, 5, size=n_items)
+    item, rater, marks = [], [], []
+    for it in range(n_items):
+        for r in rng.choice(n_raters, size=int(rng.integers(1, 5)), replace=False):
+            item.append(it)
+            rater.append(int(r))
+            marks.append(rng.random(int(n_words[it])) < 0.4)
+    order = rng.permutation(len(item))
+    return st.RatingTable(
+        item=np.array(item)[order],
+        rater=np.array(rater)[order],
+        scores=np.full((len(item), 1), 3.0),
+        word_marks=[marks[i] for i in order],
+        n_items=n_items,
+        n_raters=n_raters,
+    )
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_word_figures_match_a_rater_by_rater_count(seed):
+    """The array versions against the definitions written out answer by answer."""
+    t = _random_word_table(seed)
+    answers: dict[int, list[int]] = {}
+    for i, it in enumerate(t.item.tolist()):
+        answers.setdefault(it, []).append(i)
+    votes = {it: sum(t.word_marks[i].astype(int) for i in rows) for it, rows in answers.items()}
+    disagree, counted = np.zeros(t.n_raters, dtype=int), np.zeros(t.n_raters, dtype=int)
+    for i, (it, r) in enumerate(zip(t.item.tolist(), t.rater.tolist(), strict=True)):
+        if len(answers[it]) >= 3:
+            counted[r] += 1
+            disagree[r] += int(not np.array_equal(votes[it] * 2 > len(answers[it]), t.word_marks[i]))
+    assert [x.tolist() for x in st.word_majority_disagreement(t)] == [disagree.tolist(), counted.tolist()]
+    unanimity = [
+        float(np.mean((votes[it] == 0) | (votes[it] == len(answers[it])))) if len(votes[it]) else 1.0
+        for it in range(t.n_items)
+    ]
+    assert st.word_unanimity(t).tolist() == pytest.approx(unanimity, abs=1e-12)
+    sizes = [len(a) for a in answers.values() if len(a) >= 2]
+    k = min(sizes, key=lambda v: (-sizes.count(v), v))  # the most common; ties to the smallest
+    used = [it for it in answers if len(answers[it]) == k]  # in order of first answer
+    table, k_got, groups = st.words_fleiss_units(t)
+    assert k_got == k
+    assert table[:, 1].tolist() == [float(v) for it in used for v in votes[it]]
+    assert groups.tolist() == [g for g, it in enumerate(used) for _ in votes[it]]
+
+
+def test_alpha_bootstrap_resamples_equal_one_by_one_alphas():
+    """The stacked computation gives bit for bit the alpha of each resample on its own."""
+    rng = np.random.default_rng(4)
+    counts = _counts([[int(v) for v in col if not np.isnan(v)] for col in _random_ratings(rng, 300, 3).T])
+    patterns, freq = np.unique(counts[counts.sum(axis=1) >= 2], axis=0, return_counts=True)
+    contrib = st._unit_coincidences(patterns)
+    weights = np.random.default_rng(9).multinomial(int(freq.sum()), freq / freq.sum(), size=200)
+    one_by_one = [
+        st._alpha_from_coincidence(np.tensordot(w, contrib, axes=1), "interval", st.LIKERT_VALUES) for w in weights
+    ]
+    stacked = st._alphas_from_coincidences(np.tensordot(weights, contrib, axes=1), "interval", st.LIKERT_VALUES)
+    assert stacked.tolist() == one_by_one
