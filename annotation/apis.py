@@ -188,11 +188,11 @@ class NextItemApi(APIView):
 
     @extend_schema(request=NextItemInput, responses=NextItemOutput)
     def post(self, request, campaign_id: int):
-        campaign = _rater_campaign(request, campaign_id)
         serializer = NextItemInput(data=request.data if isinstance(request.data, dict) else {})
         serializer.is_valid(raise_exception=True)
-        result = services.assignment_next(
-            rater=request.user, campaign=campaign, lookahead=serializer.validated_data["lookahead"]
+        # The service checks membership, fetches the campaign and locks in one statement.
+        result = services.assignment_next_for_member(
+            rater=request.user, campaign_id=campaign_id, lookahead=serializer.validated_data["lookahead"]
         )
         if result.assignment is None:
             detail = {

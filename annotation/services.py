@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,8 +24,8 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
-from django.db import IntegrityError, transaction
-from django.db.models import Count, Exists, F, IntegerField, Max, OuterRef, Q, Subquery, Value
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Case, Count, Exists, F, IntegerField, Max, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from PIL import Image, UnidentifiedImageError
@@ -158,6 +159,8 @@ class NextItemResult:
 
 MAX_LOOKAHEAD = 1
 
+CampaignRater = Campaign.raters.through
+
 
 def _lock_rater(rater) -> None:
     User.objects.select_for_update().filter(pk=rater.pk).values_list("pk", flat=True).first()
@@ -171,24 +174,23 @@ def _lease_expiry(campaign: Campaign, now):
     return now + timedelta(minutes=campaign.lease_minutes)
 
 
-def _queue_candidates(*, campaign: Campaign, rater, now) -> list:
-    """Querysets of items this rater may lease, in the order to try them.
+def _live_leases(*, rater, campaign_id: int, now):
+    return Assignment.objects.filter(
+        rater=rater, item__campaign_id=campaign_id, state=AssignmentState.LEASED, expires_at__gt=now
+    )
 
-    First the items in progress (someone submitted or holds a live lease): few, found through
-    a partial index and the live leases. Then untouched items by priority and age, walked in
-    index order so the first match ends the scan. Counting active assignments per item over
-    the whole campaign is what this avoids: it grows with the campaign, these do not.
+
+def _queue_candidates(*, campaign: Campaign, rater, now) -> QuerySet[Item]:
+    """The items this rater may lease, in the order to try them, as one query.
+
+    First the items in progress (someone submitted or holds a live lease) with a free slot,
+    then untouched items, each group by priority and age. One statement instead of a walk per
+    group: the live leases are a subquery (hashed once by PostgreSQL), and the per-item count
+    of active assignments runs only for items in progress, never for the untouched ones.
     """
-    open_items = Item.objects.filter(campaign=campaign, completed_at__isnull=True).exclude(
-        Exists(Assignment.objects.filter(item=OuterRef("pk"), rater=rater))
-    )
-    live_leases = Assignment.objects.filter(item__campaign=campaign, state=AssignmentState.LEASED, expires_at__gt=now)
-    leased_ids = set(live_leases.values_list("item_id", flat=True))
-    partly_done_ids = set(
-        Item.objects.filter(campaign=campaign, completed_at__isnull=True, n_submitted__gt=0).values_list(
-            "pk", flat=True
-        )
-    )
+    leased_ids = Assignment.objects.filter(
+        item__campaign=campaign, state=AssignmentState.LEASED, expires_at__gt=now
+    ).values("item_id")
     n_active = (
         Assignment.objects.filter(item=OuterRef("pk"))
         .filter(active_assignment_q(now))
@@ -197,53 +199,89 @@ def _queue_candidates(*, campaign: Campaign, rater, now) -> list:
         .annotate(c=Count("pk"))
         .values("c")
     )
-    in_progress = (
-        open_items.filter(pk__in=leased_ids | partly_done_ids)
+    in_progress = Q(n_submitted__gt=0) | Q(pk__in=leased_ids)
+    return (
+        Item.objects.filter(campaign=campaign, completed_at__isnull=True)
+        .exclude(Exists(Assignment.objects.filter(item=OuterRef("pk"), rater=rater)))
+        .annotate(in_progress=Case(When(in_progress, then=Value(1)), default=Value(0)))
         .annotate(n_active=Coalesce(Subquery(n_active, output_field=IntegerField()), Value(0)))
-        .filter(n_active__lt=campaign.raters_per_item + F("extra_raters"))
-        .order_by("-priority", "id")
+        # An untouched item has no active assignment, so only items in progress need the count.
+        .filter(Q(in_progress=0) | Q(n_active__lt=campaign.raters_per_item + F("extra_raters")))
+        .order_by("-in_progress", "-priority", "id")
     )
-    untouched = open_items.filter(n_submitted=0).exclude(pk__in=leased_ids).order_by("-priority", "id")
-    return [in_progress, untouched]
+
+
+def _insert_lease_if_slot_free(*, item: Item, rater, campaign: Campaign, now) -> Assignment | None:
+    """Inserts the lease only if the item still has a free slot, recounted in the same statement.
+
+    The caller holds the item's row lock, and this statement starts after the lock was taken,
+    so under READ COMMITTED its count sees every lease and answer committed before: the count
+    is exact. One round trip instead of a COUNT followed by an INSERT.
+    """
+    a = Assignment._meta.db_table
+    expires_at = _lease_expiry(campaign, now)
+    sql = (
+        f"INSERT INTO {a} (item_id, rater_id, state, leased_at, expires_at, finished_at, skip_reason) "
+        f"SELECT %s, %s, %s, %s, %s, NULL, '' WHERE ("
+        f"SELECT COUNT(*) FROM {a} WHERE item_id = %s AND (state = %s OR (state = %s AND expires_at > %s))"
+        f") < %s RETURNING id"
+    )
+    params = [
+        item.pk,
+        rater.pk,
+        AssignmentState.LEASED.value,
+        now,
+        expires_at,
+        item.pk,
+        AssignmentState.SUBMITTED.value,
+        AssignmentState.LEASED.value,
+        now,
+        campaign.raters_per_item + item.extra_raters,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    item.campaign = campaign
+    return Assignment(
+        pk=row[0],
+        item=item,
+        rater=rater,
+        state=AssignmentState.LEASED,
+        leased_at=now,
+        expires_at=expires_at,
+        finished_at=None,
+        skip_reason="",
+    )
 
 
 def _lease_one(*, rater, campaign: Campaign, now) -> Assignment | None:
     tried: list[int] = []
-    # The candidates come from the statement's snapshot; recount under the item lock and
-    # move on if someone filled the item between the snapshot and the lock.
-    for queue in _queue_candidates(campaign=campaign, rater=rater, now=now):
-        for _ in range(50):
-            item = queue.exclude(pk__in=tried).select_for_update(skip_locked=True, of=("self",)).first()
-            if item is None:
-                break
-            if _count_active(item_id=item.pk, now=now) < campaign.raters_per_item + item.extra_raters:
-                return Assignment.objects.create(
-                    item=item,
-                    rater=rater,
-                    state=AssignmentState.LEASED,
-                    leased_at=now,
-                    expires_at=_lease_expiry(campaign, now),
-                )
-            tried.append(item.pk)
+    # The candidates come from the statement's snapshot; the insert recounts under the item
+    # lock, and we move on if someone filled the item between the snapshot and the lock.
+    queue = _queue_candidates(campaign=campaign, rater=rater, now=now)
+    for _ in range(100):
+        item = queue.exclude(pk__in=tried).select_for_update(skip_locked=True, of=("self",)).first()
+        if item is None:
+            break
+        leased = _insert_lease_if_slot_free(item=item, rater=rater, campaign=campaign, now=now)
+        if leased is not None:
+            return leased
+        tried.append(item.pk)
     return None
 
 
-@transaction.atomic
-def assignment_next(*, rater, campaign: Campaign, now=None, lookahead: int = 0) -> NextItemResult:
-    """Returns the rater's current lease in the campaign, leasing the next item if needed.
-
-    Idempotent: asking twice returns the same lease. With lookahead=1 the rater also holds a
-    lease on the item after it (so the page can preload its image); it counts toward k like
-    any lease and expires like any lease. Holds the rater's row lock for the whole call, and
-    each chosen item's row lock while counting its active assignments.
-    """
-    if not 0 <= lookahead <= MAX_LOOKAHEAD:
-        raise ApplicationError(f"lookahead must be between 0 and {MAX_LOOKAHEAD}", field="lookahead")
-    now = now or timezone.now()
-    _lock_rater(rater)
-    mine = Assignment.objects.filter(rater=rater, item__campaign=campaign, state=AssignmentState.LEASED)
-    mine.filter(expires_at__lte=now).update(state=AssignmentState.EXPIRED, finished_at=now)
-    held = list(mine.filter(expires_at__gt=now).select_related("item").order_by("leased_at", "id"))
+def _assignment_next_locked(*, rater, campaign: Campaign, now, lookahead: int) -> NextItemResult:
+    # Expired leases are left to the beat sweeper (annotation.expire_leases): every query here
+    # reads a lease past its expiry as not active, so an UPDATE on each request bought nothing.
+    # Read after the lock is held (a statement of its own): a request that waited on the lock
+    # must see the lease its twin (a double click) committed meanwhile.
+    held = list(
+        _live_leases(rater=rater, campaign_id=campaign.pk, now=now).select_related("item").order_by("leased_at", "id")
+    )
+    for assignment in held:
+        assignment.item.campaign = campaign
     while len(held) < 1 + lookahead:
         leased = _lease_one(rater=rater, campaign=campaign, now=now)
         if leased is None:
@@ -260,15 +298,67 @@ def assignment_next(*, rater, campaign: Campaign, now=None, lookahead: int = 0) 
     return NextItemResult(None, reason="busy" if waiting else "done")
 
 
-def _get_own_assignment_locked(*, assignment_id: int, rater) -> Assignment:
+def _check_lookahead(lookahead: int) -> None:
+    if not 0 <= lookahead <= MAX_LOOKAHEAD:
+        raise ApplicationError(f"lookahead must be between 0 and {MAX_LOOKAHEAD}", field="lookahead")
+
+
+@transaction.atomic
+def assignment_next(*, rater, campaign: Campaign, now=None, lookahead: int = 0) -> NextItemResult:
+    """Returns the rater's current lease in the campaign, leasing the next item if needed.
+
+    Idempotent: asking twice returns the same lease. With lookahead=1 the rater also holds a
+    lease on the item after it (so the page can preload its image); it counts toward k like
+    any lease and expires like any lease. Holds the rater's lock for the whole call (their
+    membership row in the campaign, or their user row if they are not a member: see
+    assignment_next_for_member), and each chosen item's row lock while counting its active
+    assignments.
+    """
+    _check_lookahead(lookahead)
+    now = now or timezone.now()
+    member = (
+        CampaignRater.objects.select_for_update()
+        .filter(campaign_id=campaign.pk, user_id=rater.pk)
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if member is None:
+        _lock_rater(rater)
+    return _assignment_next_locked(rater=rater, campaign=campaign, now=now, lookahead=lookahead)
+
+
+@transaction.atomic
+def assignment_next_for_member(*, rater, campaign_id: int, now=None, lookahead: int = 0) -> NextItemResult:
+    """assignment_next for the rater API: one statement checks that the caller is a rater of
+    the campaign, fetches the campaign and locks the caller's membership row.
+
+    The membership row is this rater's lock in this campaign: two requests of one rater (a
+    double click) queue on it, so they never lease two items. Raises 404 for a campaign that
+    does not exist or is not theirs (the same answer: no existence leak).
+    """
+    _check_lookahead(lookahead)
+    now = now or timezone.now()
+    membership = (
+        CampaignRater.objects.select_for_update(of=("self",))
+        .select_related("campaign")
+        .filter(campaign_id=campaign_id, user_id=rater.pk)
+        .first()
+    )
+    if membership is None:
+        raise ApplicationError("No such campaign among yours.", status_code=404)
+    return _assignment_next_locked(rater=rater, campaign=membership.campaign, now=now, lookahead=lookahead)
+
+
+def _get_own_assignment_locked(*, assignment_id: int, rater, lock_item: bool = False) -> Assignment:
     """The caller's assignment, row-locked, for a lease action (heartbeat, skip, submit).
 
     Membership is checked here, on every lease action and not only when leasing: a rater
     removed from the campaign loses their open leases at once. The check rides on the same
-    query (an EXISTS column), so it costs no round trip.
+    query (an EXISTS column), so it costs no round trip. With lock_item the item's row is
+    locked by the same statement (the order is the same as before: assignment, then item).
     """
     assignment = (
-        Assignment.objects.select_for_update(of=("self",))
+        Assignment.objects.select_for_update(of=("self", "item") if lock_item else ("self",))
         .select_related("item", "item__campaign")
         .annotate(
             rater_is_member=Exists(
@@ -371,6 +461,62 @@ def _annotation_content(annotation: Annotation) -> tuple:
     )
 
 
+def _annotation_insert_and_mark_submitted(*, annotation: Annotation, assignment: Assignment) -> None:
+    """Inserts the answer and marks its assignment submitted in one statement (PostgreSQL's
+    data-modifying WITH): one round trip instead of an INSERT and an UPDATE. The caller holds
+    the assignment's row lock; both writes commit or roll back together with the transaction.
+    """
+    annotation.created_at = timezone.now()
+    columns = [
+        "assignment_id",
+        "item_id",
+        "rater_id",
+        "implausible_points",
+        "misaligned_points",
+        "misaligned_words",
+        *SCORE_NAMES,
+        "time_spent_ms",
+        "suggestion_shown",
+        "created_at",
+    ]
+    json_columns = {"implausible_points", "misaligned_points", "misaligned_words"}
+    values = [
+        json.dumps(getattr(annotation, name)) if name in json_columns else getattr(annotation, name) for name in columns
+    ]
+    placeholders = ", ".join("%s::jsonb" if name in json_columns else "%s" for name in columns)
+    sql = (
+        f"WITH done AS (UPDATE {Assignment._meta.db_table} SET state = %s, finished_at = %s WHERE id = %s) "
+        f"INSERT INTO {Annotation._meta.db_table} ({', '.join(columns)}) VALUES ({placeholders}) RETURNING id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [assignment.state, assignment.finished_at, assignment.pk, *values])
+        annotation.pk = cursor.fetchone()[0]
+    annotation._state.adding = False
+    annotation._state.db = connection.alias
+
+
+def _item_count_submitted(*, item: Item, now) -> bool:
+    """Recounts the item's answers and completes it at k; returns True if this completed it.
+
+    One UPDATE ... RETURNING under the item's row lock (held by the caller), instead of a
+    COUNT, then an UPDATE: the count is taken from the table, so it stays exact whatever
+    n_submitted said before.
+    """
+    i, a = Item._meta.db_table, Assignment._meta.db_table
+    count = f"(SELECT COUNT(*) FROM {a} WHERE item_id = %s AND state = %s)"
+    sql = (
+        f"UPDATE {i} SET n_submitted = {count}, completed_at = CASE WHEN completed_at IS NULL AND "
+        f"{count} >= %s THEN %s ELSE completed_at END WHERE id = %s RETURNING n_submitted, completed_at"
+    )
+    submitted = AssignmentState.SUBMITTED.value
+    was_complete = item.completed_at is not None
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [item.pk, submitted, item.pk, submitted, item.raters_wanted, now, item.pk])
+        item.n_submitted, completed_at = cursor.fetchone()
+    item.completed_at = completed_at
+    return not was_complete and completed_at is not None
+
+
 @transaction.atomic
 def annotation_submit(*, assignment_id: int, rater, data: AnnotationInput, now=None) -> tuple[Annotation, bool]:
     """Stores the rater's answer. Returns (annotation, created).
@@ -383,8 +529,8 @@ def annotation_submit(*, assignment_id: int, rater, data: AnnotationInput, now=N
     assignment and item row locks.
     """
     now = now or timezone.now()
-    assignment = _get_own_assignment_locked(assignment_id=assignment_id, rater=rater)
-    item = _lock_item(assignment.item_id)
+    assignment = _get_own_assignment_locked(assignment_id=assignment_id, rater=rater, lock_item=True)
+    item = assignment.item
     n_words = len(item.words)
     bad = [i for i in data.misaligned_words if not 0 <= i < n_words]
     if bad:
@@ -403,7 +549,7 @@ def annotation_submit(*, assignment_id: int, rater, data: AnnotationInput, now=N
         _reclaim_or_conflict(assignment=assignment, now=now, action="submission")
 
     implausible, misaligned, words, scores = data.content()
-    annotation = Annotation.objects.create(
+    annotation = Annotation(
         assignment=assignment,
         item=item,
         rater=rater,
@@ -416,15 +562,13 @@ def annotation_submit(*, assignment_id: int, rater, data: AnnotationInput, now=N
     )
     assignment.state = AssignmentState.SUBMITTED
     assignment.finished_at = now
-    assignment.save(update_fields=["state", "finished_at"])
+    if connection.vendor == "postgresql":
+        _annotation_insert_and_mark_submitted(annotation=annotation, assignment=assignment)
+    else:
+        annotation.save(force_insert=True)
+        assignment.save(update_fields=["state", "finished_at"])
 
-    item.n_submitted = Assignment.objects.filter(item=item, state=AssignmentState.SUBMITTED).count()
-    update = ["n_submitted"]
-    if item.n_submitted >= item.raters_wanted and item.completed_at is None:
-        item.completed_at = now
-        update.append("completed_at")
-    item.save(update_fields=update)
-    if "completed_at" in update:
+    if _item_count_submitted(item=item, now=now):
         item_id = item.pk
         transaction.on_commit(lambda: hooks.item_completed_send(item_id=item_id))
     return annotation, True

@@ -12,9 +12,11 @@ from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 
+from . import roles
 from .models import ApiToken
 
 
@@ -38,7 +40,13 @@ class ExpiringTokenAuthentication(TokenAuthentication):
 
     def authenticate_credentials(self, key: str) -> tuple[Any, Any]:
         now = timezone.now()
-        token = ApiToken.objects.select_related("user").filter(key_hash=token_hash(key)).first()
+        # The user's roles ride on the same query (EXISTS columns): every API view checks them.
+        token = (
+            ApiToken.objects.select_related("user")
+            .annotate(**roles.role_annotations("user_id"))
+            .filter(key_hash=token_hash(key))
+            .first()
+        )
         if token is None:
             return self._legacy_credentials(key, now=now)
         if token.revoked_at is not None:
@@ -47,10 +55,23 @@ class ExpiringTokenAuthentication(TokenAuthentication):
             raise AuthenticationFailed("This token has expired; get a new one from POST /api/auth/token/.")
         if not token.user.is_active:
             raise AuthenticationFailed("User inactive or deleted.")
+        roles.roles_cache_from(user=token.user, row=token)
         return token.user, token
 
     def _legacy_credentials(self, key: str, *, now: Any) -> tuple[Any, Any]:
-        user, legacy = super().authenticate_credentials(key)  # AuthenticationFailed if unknown
+        legacy = (
+            self.get_model()
+            .objects.select_related("user")
+            .annotate(**roles.role_annotations("user_id"))
+            .filter(key=key)
+            .first()
+        )
+        if legacy is None:
+            raise AuthenticationFailed(_("Invalid token."))
+        user = legacy.user
+        if not user.is_active:
+            raise AuthenticationFailed(_("User inactive or deleted."))
+        roles.roles_cache_from(user=user, row=legacy)
         ttl = token_ttl()
         if ttl and legacy.created + ttl <= now:
             raise AuthenticationFailed("This token has expired; get a new one from POST /api/auth/token/.")

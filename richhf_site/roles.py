@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.models import Group
+from django.db.models import Exists, OuterRef
 
 RATER = "rater"
 LEAD = "lead"
@@ -23,6 +24,21 @@ def user_roles(user: Any) -> set[str]:
             cached.add(ADMIN)
         user._richhf_roles = cached
     return cached
+
+
+def role_annotations(user_id_field: str) -> dict[str, Exists]:
+    """EXISTS columns, one per role, to add to a query that fetches a user (the token look-up
+    does): the roles then cost no query of their own. Read them back with roles_cache_from()."""
+    membership = Group.user_set.through.objects.filter(user_id=OuterRef(user_id_field))
+    return {f"richhf_role_{role}": Exists(membership.filter(group__name=role)) for role in ALL_ROLES}
+
+
+def roles_cache_from(*, user: Any, row: Any) -> None:
+    """Caches on user the roles that role_annotations() fetched as row's attributes."""
+    cached = {role for role in ALL_ROLES if getattr(row, f"richhf_role_{role}")}
+    if user.is_superuser:
+        cached.add(ADMIN)
+    user._richhf_roles = cached
 
 
 def is_rater(user: Any) -> bool:

@@ -14,6 +14,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from aggregation.dashboard import tasks as dashboard_tasks
 from aggregation.exports.models import ExportJob
@@ -21,6 +22,7 @@ from aggregation.learning.models import ItemPrediction, ModelVersion, Strategy
 from aggregation.services import item_aggregates_recompute
 from annotation.models import Annotation, Assignment, AssignmentState
 from annotation.services import AnnotationInput, annotation_submit, assignment_next, campaign_add_raters
+from richhf_site.auth import token_create
 from tests.conftest import api_client_for, submitted_annotation, valid_submission
 
 pytestmark = pytest.mark.django_db
@@ -29,14 +31,25 @@ MANY = 8
 ONE_AND_MANY = pytest.mark.parametrize("n", [1, MANY], ids=["one", "many"])
 
 # Measured counts (see the module docstring). Rater paths first, then the list endpoints.
-# Inside a test's transaction, atomic() shows as SAVEPOINT/RELEASE and counts; pages count
-# their session and user look-ups. next_item_lease leases two items: each lease reads the
-# queue's snapshot, locks a candidate, recounts it and inserts; one query gives both leases'
-# suggestions (it was one query per lease, plus the campaign, before the lease payload hook).
+# Inside a test's transaction, atomic() shows as SAVEPOINT/RELEASE and counts (in production
+# it is BEGIN/COMMIT, which count too); pages count their session and user look-ups. The rater
+# hot paths authenticate as a rater's page does, with an API token, whose look-up also reads
+# the roles. Their counts:
+# - next_item_one (one request leasing one item): token + roles; SAVEPOINT; membership check,
+#   campaign and the rater's lock; the held leases; the queue walk (one statement, locks the
+#   item); the insert that recounts under that lock; RELEASE; the lease payload hook
+#   (learning's suggestions). 8: the issue's 6 would need the held read and the recount to
+#   share a statement with a lock, and a statement's snapshot predates the lock it waits on.
+# - next_item_lease: the same with lookahead 1, so a second queue walk and insert.
+# - next_item_held: token, SAVEPOINT, lock, held leases, RELEASE, suggestions.
+# - submit (of the k-th answer): token; SAVEPOINT; the assignment and item locked with the
+#   membership check; the answer's insert with the assignment's update (one WITH statement);
+#   the item's recount-and-complete (UPDATE ... RETURNING); RELEASE.
 MAX_QUERIES = {
-    "next_item_lease": 19,
-    "next_item_held": 7,
-    "submit": 9,
+    "next_item_one": 8,
+    "next_item_lease": 10,
+    "next_item_held": 6,
+    "submit": 6,
     "my_assignments": 3,
     "campaigns_rater": 2,
     "campaigns_lead": 2,
@@ -104,12 +117,30 @@ def suggesting_campaign(make_campaign, make_item, make_user):
 # --------------------------------------------------------------------------- rater hot paths
 
 
+def _token_client(user) -> APIClient:
+    """A client that authenticates as a rater's page does, with an API token."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token_create(user=user).key}")
+    return client
+
+
+@pytest.mark.parametrize("n_items", [1, MANY], ids=["one", "many"])
+def test_next_item_leasing_one_item_in_constant_queries(n_items, suggesting_campaign, django_assert_max_num_queries):
+    campaign, rater = suggesting_campaign(n_items)
+    client = _token_client(rater)
+    with django_assert_max_num_queries(MAX_QUERIES["next_item_one"]):
+        response = client.post(reverse("api:next-item", args=[campaign.pk]), {}, format="json")
+    body = response.json()
+    assert body["status"] == "leased" and body["upcoming"] == []
+    assert body["assignment"]["suggestion"]["misaligned_words"] == [1]
+
+
 @pytest.mark.parametrize("n_items", [2, MANY], ids=["two", "many"])
 def test_next_item_leases_in_queries_independent_of_campaign_size(
     n_items, suggesting_campaign, django_assert_max_num_queries
 ):
     campaign, rater = suggesting_campaign(n_items)
-    client = api_client_for(rater)
+    client = _token_client(rater)
     with django_assert_max_num_queries(MAX_QUERIES["next_item_lease"]):
         response = client.post(reverse("api:next-item", args=[campaign.pk]), {"lookahead": 1}, format="json")
     body = response.json()
@@ -123,7 +154,7 @@ def test_next_item_returns_held_leases_with_suggestions_in_constant_queries(
     n_leases, lookahead, suggesting_campaign, django_assert_max_num_queries
 ):
     campaign, rater = suggesting_campaign(n_leases)
-    client = api_client_for(rater)
+    client = _token_client(rater)
     url = reverse("api:next-item", args=[campaign.pk])
     first = client.post(url, {"lookahead": lookahead}, format="json").json()
     with django_assert_max_num_queries(MAX_QUERIES["next_item_held"]):
@@ -145,7 +176,7 @@ def test_submit_of_the_kth_answer_in_queries_independent_of_k(
         lease = assignment_next(rater=user, campaign=campaign).assignment
         annotation_submit(assignment_id=lease.pk, rater=user, data=AnnotationInput(scores=SCORES))
     last = assignment_next(rater=users[-1], campaign=campaign).assignment
-    client = api_client_for(users[-1])
+    client = _token_client(users[-1])
     with django_assert_max_num_queries(MAX_QUERIES["submit"]):
         response = client.post(reverse("api:submit", args=[last.pk]), valid_submission(), format="json")
     assert response.status_code == 201, response.content
