@@ -339,3 +339,15 @@ def submitted_annotation(item, user, scores=(3, 3, 3, 3), words=(), implausible=
         time_spent_ms=time_ms,
         **dict(zip(SCORE_NAMES, scores, strict=True)),
     )
+
+
+@pytest.fixture
+def leased(raters, make_item):
+    """(the first rater's API client, the id of the lease it just took on a fresh item)."""
+    from django.urls import reverse
+
+    campaign, (r1, _, _) = raters
+    make_item(campaign, prompt="a yellow cat")
+    client = api_client_for(r1)
+    response = client.post(reverse("api:next-item", args=[campaign.pk]), {}, format="json")
+    return client, response.json()["assignment"]["id"]

@@ -22,15 +22,6 @@ pytestmark = pytest.mark.django_db
 SCORES = {"plausibility": 4, "alignment": 3, "aesthetics": 5, "overall": 4}
 
 
-@pytest.fixture
-def leased(raters: Any, make_item: Callable[..., Any]) -> tuple[APIClient, int]:
-    campaign, (r1, _, _) = raters
-    make_item(campaign, prompt="a yellow cat")
-    client = api_client_for(r1)
-    response = client.post(reverse("api:next-item", args=[campaign.pk]), {}, format="json")
-    return client, response.json()["assignment"]["id"]
-
-
 def submit(client: APIClient, assignment_id: int, body: Any) -> Any:
     return client.post(reverse("api:submit", args=[assignment_id]), body, format="json")
 

@@ -40,15 +40,6 @@ def assert_error_contract(response: Any, status: int) -> dict[str, Any]:
     return body
 
 
-@pytest.fixture
-def leased(raters: Any, make_item: Callable[..., Any]) -> tuple[APIClient, int]:
-    campaign, (r1, _, _) = raters
-    make_item(campaign, prompt="a yellow cat")
-    client = api_client_for(r1)
-    response = client.post(reverse("api:next-item", args=[campaign.pk]), {}, format="json")
-    return client, response.json()["assignment"]["id"]
-
-
 def submit_raw(client: APIClient, assignment_id: int, body: bytes | str, content_type: str = "application/json") -> Any:
     return client.generic("POST", reverse("api:submit", args=[assignment_id]), body, content_type=content_type)
 
