@@ -77,7 +77,7 @@ BROKER_ERRORS = _broker_errors()
 # and a server shutting down: all of them pass when retried, which is what a 503 tells.
 DATABASE_ERRORS: tuple[type[BaseException], ...] = (DatabaseOperationalError, DatabaseInterfaceError)
 
-BROKER_UNAVAILABLE = "The task queue (message broker) cannot be reached; try again in a moment."
+BROKER_UNAVAILABLE = "The task queue (message broker) is unreachable; try again in a moment."
 DATABASE_UNAVAILABLE = "The database cannot be reached or is busy; try again in a moment."
 
 

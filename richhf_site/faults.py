@@ -13,17 +13,17 @@ import logging
 from typing import Any
 
 from celery import Task
-from kombu.exceptions import OperationalError as KombuOperationalError
 from rest_framework import status
 
-from .errors import ApplicationError
+from .errors import BROKER_ERRORS as _HANDLER_BROKER_ERRORS
+from .errors import BROKER_UNAVAILABLE, ApplicationError
 
 logger = logging.getLogger(__name__)
 
-# What a publish raises when Redis refuses, drops or does not answer: kombu wraps connection
-# errors in its OperationalError once the publish retry policy is spent; a socket timeout or
-# reset can still surface as the builtin ones.
-BROKER_ERRORS: tuple[type[BaseException], ...] = (KombuOperationalError, ConnectionError, TimeoutError)
+# What a publish raises when Redis refuses, drops or does not answer: the error handler's
+# broker errors (kombu's OperationalError once the publish retry policy is spent, redis-py's
+# connection errors), plus the builtin ones a socket timeout or reset can still surface as.
+BROKER_ERRORS: tuple[type[BaseException], ...] = (*_HANDLER_BROKER_ERRORS, ConnectionError, TimeoutError)
 
 
 class ServiceUnavailable(ApplicationError):
@@ -34,7 +34,7 @@ class ServiceUnavailable(ApplicationError):
 
 
 class BrokerUnavailable(ServiceUnavailable):
-    def __init__(self, message: str = "The task queue is unreachable; nothing was started. Try again shortly.") -> None:
+    def __init__(self, message: str = BROKER_UNAVAILABLE) -> None:
         super().__init__(message)
 
 

@@ -10,15 +10,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from .errors import DATABASE_ERRORS, DATABASE_UNAVAILABLE, RETRY_AFTER_S, error_body
 
 logger = logging.getLogger(__name__)
 
-RETRY_AFTER_S = 5
-# Not "nothing was saved": a connection lost during COMMIT may have committed. Every write is
-# idempotent on retry (an identical submit is answered 200), so "try again" is always right.
-MESSAGE = "The database is unreachable; try again in a few seconds."
+# One wording with the API's exception handler. Not "nothing was saved": a connection lost
+# during COMMIT may have committed; every write is idempotent on retry (an identical submit is
+# answered 200), so "try again" is always right.
+MESSAGE = DATABASE_UNAVAILABLE
 
 
 class DatabaseUnavailableMiddleware:
@@ -29,12 +30,12 @@ class DatabaseUnavailableMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        if not isinstance(exception, OperationalError | InterfaceError):
+        if not isinstance(exception, DATABASE_ERRORS):
             return None
         logger.warning("%s %s: database unreachable (%s)", request.method, request.path, exception)
         response: HttpResponse
         if request.path.startswith("/api/"):
-            response = JsonResponse({"detail": MESSAGE, "errors": {}}, status=503)
+            response = JsonResponse(error_body(MESSAGE), status=503)
         else:
             response = HttpResponse(MESSAGE, status=503, content_type="text/plain; charset=utf-8")
         response["Retry-After"] = str(RETRY_AFTER_S)
