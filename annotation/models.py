@@ -23,6 +23,17 @@ class Campaign(models.Model):
     heatmap_height = models.PositiveIntegerField(default=512)
     lease_minutes = models.PositiveIntegerField(default=20)
     show_suggestions = models.BooleanField(default=False)
+    # Markdown for the rater's guidelines panel; guidelines_translations holds other languages
+    # by language code ({"zh-hans": "..."}), falling back to guidelines.
+    guidelines = models.TextField(blank=True)
+    guidelines_translations = models.JSONField(default=dict, blank=True)
+    # Quality control (issue 13): a new rater first answers qualification_items gold items and
+    # needs a mean quality of qualification_threshold (0..1) to get real work; in production a
+    # honeypot_share of leases are gold items.
+    qualification_required = models.BooleanField(default=False)
+    qualification_items = models.PositiveSmallIntegerField(default=5)
+    qualification_threshold = models.FloatField(default=0.6)
+    honeypot_share = models.FloatField(default=0.0)
     raters = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="campaigns")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -37,6 +48,13 @@ class Campaign(models.Model):
                 condition=Q(heatmap_width__gte=8) & Q(heatmap_height__gte=8), name="campaign_heatmap_size_min"
             ),
             models.CheckConstraint(condition=Q(lease_minutes__gte=1), name="campaign_lease_minutes_positive"),
+            models.CheckConstraint(
+                condition=Q(qualification_threshold__gte=0) & Q(qualification_threshold__lte=1),
+                name="campaign_qualification_threshold_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(honeypot_share__gte=0) & Q(honeypot_share__lte=0.5), name="campaign_honeypot_share_range"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -65,6 +83,11 @@ class Item(models.Model):
     words = models.JSONField()
     source_id = models.CharField(max_length=255, blank=True, help_text="e.g. the Pick-a-Pic file name")
     category = models.CharField(max_length=100, blank=True)
+    # The text-to-image model that made the image (the dashboard's generator comparison).
+    generator = models.CharField(max_length=200, blank=True)
+    # A gold item has a reference answer (GoldReference). It never counts toward k, never
+    # reaches an export, and the rater's payload never says which items are gold.
+    is_gold = models.BooleanField(default=False)
     photorealistic = models.BooleanField(null=True, blank=True)
     split = models.CharField(max_length=5, choices=Split.choices, default=Split.TRAIN)
     priority = models.FloatField(default=0.0, help_text="Higher is leased first (active learning).")
@@ -159,6 +182,12 @@ class Annotation(models.Model):
     overall = models.PositiveSmallIntegerField()
     time_spent_ms = models.PositiveIntegerField(default=0)
     suggestion_shown = models.BooleanField(default=False)
+    # The rater took the model's suggested regions as points (then may have edited them).
+    suggestion_accepted = models.BooleanField(default=False)
+    # Excluded answers are kept but left out of every aggregate; set and cleared only through
+    # annotation services, with the who and why in the quality audit log.
+    excluded_at = models.DateTimeField(null=True, blank=True)
+    excluded_reason = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -173,3 +202,72 @@ class Annotation(models.Model):
 
     def scores(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in SCORE_NAMES}
+
+
+class Draft(models.Model):
+    """The unsaved state of a live lease, saved as the rater works so a reload or another device
+    picks it up. Never an answer: it goes when the lease is submitted, skipped or expires."""
+
+    assignment = models.OneToOneField(Assignment, on_delete=models.CASCADE, primary_key=True, related_name="draft")
+    # Same shape as a submission, every part optional: points, words, scores.
+    answer = models.JSONField(default=dict)
+    time_spent_ms = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"draft of assignment {self.assignment_id}"
+
+
+class GoldSource(models.TextChoices):
+    IMPORT = "import", "imported release record"
+    EXPERT = "expert", "expert answer"
+
+
+class GoldReference(models.Model):
+    """The reference answer of a gold item: points (from an expert's answer) or maps (from an
+    imported RichHF-18K record), the misaligned words and the four scores normalised to 0..1."""
+
+    item = models.OneToOneField(Item, on_delete=models.CASCADE, primary_key=True, related_name="gold")
+    source = models.CharField(max_length=10, choices=GoldSource.choices)
+    implausible_points = models.JSONField(null=True, blank=True)
+    misaligned_points = models.JSONField(null=True, blank=True)
+    implausible_map = models.FileField(upload_to="gold/", null=True, blank=True)
+    misaligned_map = models.FileField(upload_to="gold/", null=True, blank=True)
+    misaligned_words = models.JSONField(default=list, help_text="Sorted indices into Item.words.")
+    scores = models.JSONField(default=dict, help_text="Score name to its value normalised to 0..1.")
+    source_annotation = models.ForeignKey(
+        Annotation, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"gold reference of item {self.item_id} ({self.source})"
+
+
+class Qualification(models.TextChoices):
+    PENDING = "pending", "pending"
+    PASSED = "passed", "passed"
+    FAILED = "failed", "failed"
+
+
+class RaterStatus(models.Model):
+    """A rater's standing in one campaign: qualification and pause. No row: never qualified
+    (when the campaign requires it) and not paused."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="rater_statuses")
+    rater = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="rater_statuses")
+    qualification = models.CharField(max_length=10, choices=Qualification.choices, default=Qualification.PENDING)
+    # Raised when an admin lets a failed rater try again; gold answers of older attempts stay.
+    qualification_attempt = models.PositiveSmallIntegerField(default=1)
+    paused_at = models.DateTimeField(null=True, blank=True)
+    paused_reason = models.CharField(max_length=500, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["campaign", "rater"], name="rater_status_one_per_campaign")]
+
+    def __str__(self) -> str:
+        return f"{self.rater} in {self.campaign}: {self.qualification}{' (paused)' if self.paused_at else ''}"
