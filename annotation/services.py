@@ -35,7 +35,7 @@ from modeling.text import split_prompt_words
 from richhf_site.errors import ApplicationError, Conflict
 
 from . import hooks
-from .models import Annotation, Assignment, AssignmentState, Campaign, Item, Split
+from .models import Annotation, Assignment, AssignmentState, Campaign, Draft, Item, Qualification, RaterStatus, Split
 
 User = get_user_model()
 
@@ -150,8 +150,9 @@ def item_create(*, campaign: Campaign, data: ItemInput) -> tuple[Item, bool]:
 @dataclass(frozen=True)
 class NextItemResult:
     assignment: Assignment | None
-    # Why there is no assignment: "done" (nothing left for this rater) or "busy" (the items
-    # left are all leased to others right now; asking again later may give one).
+    # Why there is no assignment (queue_empty_reason): "paused", "not_qualified", "busy" (the
+    # items left are all leased to others right now), "new" (nothing yet, and this rater never
+    # answered or skipped anything here) or "done" (nothing left for this rater).
     reason: str = ""
     # Leases held beyond the current one, so the page can preload the next image.
     upcoming: tuple[Assignment, ...] = ()
@@ -278,7 +279,9 @@ def _assignment_next_locked(*, rater, campaign: Campaign, now, lookahead: int) -
     # Read after the lock is held (a statement of its own): a request that waited on the lock
     # must see the lease its twin (a double click) committed meanwhile.
     held = list(
-        _live_leases(rater=rater, campaign_id=campaign.pk, now=now).select_related("item").order_by("leased_at", "id")
+        _live_leases(rater=rater, campaign_id=campaign.pk, now=now)
+        .select_related("item", "draft")  # the payload's draft, in the same statement
+        .order_by("leased_at", "id")
     )
     for assignment in held:
         assignment.item.campaign = campaign
@@ -286,16 +289,42 @@ def _assignment_next_locked(*, rater, campaign: Campaign, now, lookahead: int) -
         leased = _lease_one(rater=rater, campaign=campaign, now=now)
         if leased is None:
             break
+        _forget_draft(leased)  # a lease made just now has none
         held.append(leased)
     if held:
         return NextItemResult(held[0], upcoming=tuple(held[1:]))
+    return NextItemResult(None, reason=queue_empty_reason(rater=rater, campaign=campaign))
+
+
+def _forget_draft(assignment: Assignment) -> None:
+    """Records on the instance that it has no draft (new lease, or its draft was just deleted),
+    so serializing the assignment's `draft` costs no query."""
+    Assignment.draft.related.set_cached_value(assignment, None)
+
+
+def queue_empty_reason(*, rater, campaign: Campaign) -> str:
+    """Why the queue gave this rater nothing: the NextItemResult.reason values, first match wins.
+
+    Runs only on the empty path, so the leasing path pays nothing for it: one query for the
+    rater's standing, one for the items still waiting, one for their own history.
+    """
+    standing = RaterStatus.objects.filter(campaign=campaign, rater=rater).only("paused_at", "qualification").first()
+    if standing is not None and standing.paused_at is not None:
+        return "paused"
+    if campaign.qualification_required and standing is not None and standing.qualification == Qualification.FAILED:
+        return "not_qualified"
     # Items this rater could still get once other raters' leases end or are submitted.
     waiting = (
         Item.objects.filter(campaign=campaign, completed_at__isnull=True)
         .exclude(Exists(Assignment.objects.filter(item=OuterRef("pk"), rater=rater)))
         .exists()
     )
-    return NextItemResult(None, reason="busy" if waiting else "done")
+    if waiting:
+        return "busy"
+    answered = Assignment.objects.filter(
+        rater=rater, item__campaign=campaign, state__in=[AssignmentState.SUBMITTED, AssignmentState.SKIPPED]
+    ).exists()
+    return "done" if answered else "new"
 
 
 def _check_lookahead(lookahead: int) -> None:
@@ -430,6 +459,8 @@ def assignment_skip(*, assignment_id: int, rater, reason: str, now=None) -> Assi
     assignment.finished_at = now
     assignment.skip_reason = reason[:500]
     assignment.save(update_fields=["state", "finished_at", "skip_reason"])
+    Draft.objects.filter(assignment_id=assignment.pk).delete()  # a skipped lease keeps no draft
+    _forget_draft(assignment)
     return assignment
 
 
@@ -441,6 +472,7 @@ class AnnotationInput:
     scores: dict[str, int] = field(default_factory=dict)
     time_spent_ms: int = 0
     suggestion_shown: bool = False
+    suggestion_accepted: bool = False
 
     def content(self) -> tuple:
         """What makes two submissions 'the same answer' (timing and hints excluded)."""
@@ -462,9 +494,9 @@ def _annotation_content(annotation: Annotation) -> tuple:
 
 
 def _annotation_insert_and_mark_submitted(*, annotation: Annotation, assignment: Assignment) -> None:
-    """Inserts the answer and marks its assignment submitted in one statement (PostgreSQL's
-    data-modifying WITH): one round trip instead of an INSERT and an UPDATE. The caller holds
-    the assignment's row lock; both writes commit or roll back together with the transaction.
+    """Inserts the answer, marks its assignment submitted and deletes its draft in one statement
+    (PostgreSQL's data-modifying WITH): one round trip instead of an INSERT, an UPDATE and a
+    DELETE. The caller holds the assignment's row lock; the writes commit or roll back together.
     """
     annotation.created_at = timezone.now()
     columns = [
@@ -477,6 +509,7 @@ def _annotation_insert_and_mark_submitted(*, annotation: Annotation, assignment:
         *SCORE_NAMES,
         "time_spent_ms",
         "suggestion_shown",
+        "suggestion_accepted",
         "created_at",
     ]
     json_columns = {"implausible_points", "misaligned_points", "misaligned_words"}
@@ -485,11 +518,12 @@ def _annotation_insert_and_mark_submitted(*, annotation: Annotation, assignment:
     ]
     placeholders = ", ".join("%s::jsonb" if name in json_columns else "%s" for name in columns)
     sql = (
-        f"WITH done AS (UPDATE {Assignment._meta.db_table} SET state = %s, finished_at = %s WHERE id = %s) "
+        f"WITH done AS (UPDATE {Assignment._meta.db_table} SET state = %s, finished_at = %s WHERE id = %s), "
+        f"gone AS (DELETE FROM {Draft._meta.db_table} WHERE assignment_id = %s) "
         f"INSERT INTO {Annotation._meta.db_table} ({', '.join(columns)}) VALUES ({placeholders}) RETURNING id"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [assignment.state, assignment.finished_at, assignment.pk, *values])
+        cursor.execute(sql, [assignment.state, assignment.finished_at, assignment.pk, assignment.pk, *values])
         annotation.pk = cursor.fetchone()[0]
     annotation._state.adding = False
     annotation._state.db = connection.alias
@@ -558,6 +592,7 @@ def annotation_submit(*, assignment_id: int, rater, data: AnnotationInput, now=N
         misaligned_words=words,
         time_spent_ms=data.time_spent_ms,
         suggestion_shown=data.suggestion_shown,
+        suggestion_accepted=data.suggestion_accepted,
         **scores,
     )
     assignment.state = AssignmentState.SUBMITTED
@@ -567,6 +602,8 @@ def annotation_submit(*, assignment_id: int, rater, data: AnnotationInput, now=N
     else:
         annotation.save(force_insert=True)
         assignment.save(update_fields=["state", "finished_at"])
+        Draft.objects.filter(assignment_id=assignment.pk).delete()
+    _forget_draft(assignment)
 
     if _item_count_submitted(item=item, now=now):
         item_id = item.pk
@@ -574,13 +611,18 @@ def annotation_submit(*, assignment_id: int, rater, data: AnnotationInput, now=N
     return annotation, True
 
 
+@transaction.atomic
 def leases_expire(*, now=None) -> int:
-    """Marks every lease past its expiry as expired; returns how many. Safe to run anywhere:
-    the UPDATE re-checks expires_at per row, so a lease extended meanwhile is left alone."""
+    """Marks every lease past its expiry as expired and deletes the drafts of leases that are no
+    longer held; returns how many leases expired. Safe to run anywhere: the UPDATE re-checks
+    expires_at per row, so a lease extended meanwhile is left alone, and a draft save waits on
+    the row locks the UPDATE holds, then finds its lease expired."""
     now = now or timezone.now()
-    return Assignment.objects.filter(state=AssignmentState.LEASED, expires_at__lte=now).update(
+    expired = Assignment.objects.filter(state=AssignmentState.LEASED, expires_at__lte=now).update(
         state=AssignmentState.EXPIRED, finished_at=now
     )
+    Draft.objects.exclude(assignment__state=AssignmentState.LEASED).delete()
+    return expired
 
 
 @transaction.atomic
