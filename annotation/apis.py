@@ -13,6 +13,7 @@ from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema, extend_schema_field
 from rest_framework import serializers, status
@@ -188,7 +189,7 @@ def _rater_campaign(request, campaign_id: int) -> Campaign:
     if campaign is None:
         # Same answer for "does not exist" and "not invited": no existence leak.
 
-        raise ApplicationError("No such campaign among yours.", status_code=404)
+        raise ApplicationError(_("No such campaign among yours."), status_code=404)
     return campaign
 
 
@@ -312,7 +313,7 @@ class SubmitApi(APIView):
     @extend_schema(request=SubmitInput, responses={200: SubmitOutput, 201: SubmitOutput, 409: ErrorResponse})
     def post(self, request, assignment_id: int):
         if not isinstance(request.data, dict):
-            raise ApplicationError("The body must be a JSON object.", field="non_field_errors")
+            raise ApplicationError(_("The body must be a JSON object."), field="non_field_errors")
         serializer = SubmitInput(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -391,7 +392,7 @@ class DraftApi(APIView):
     )
     def put(self, request, assignment_id: int):
         if not isinstance(request.data, dict):
-            raise ApplicationError("The body must be a JSON object.", field="non_field_errors")
+            raise ApplicationError(_("The body must be a JSON object."), field="non_field_errors")
         serializer = DraftInput(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -425,7 +426,7 @@ class SkipInput(StrictInput):
         allow_blank=False,
         min_length=1,
         max_length=500,
-        validators=[RegexValidator(r"\S", "Say why you skip this item.")],
+        validators=[RegexValidator(r"\S", gettext_lazy("Say why you skip this item."))],
     )
 
 
@@ -484,7 +485,7 @@ class ItemImageApi(APIView):
     def get(self, request, item_id: int):
         item = selectors.item_visible_to(user=request.user, item_id=item_id)
         if item is None:
-            raise ApplicationError("No such item among yours.", status_code=404)
+            raise ApplicationError(_("No such item among yours."), status_code=404)
         try:
             handle = item.image.open("rb")
         except FileNotFoundError:

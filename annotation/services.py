@@ -28,6 +28,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, Count, Exists, F, IntegerField, Max, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext
 from PIL import Image, UnidentifiedImageError
 
 from modeling.protocol import SCORE_NAMES
@@ -374,7 +375,7 @@ def assignment_next_for_member(*, rater, campaign_id: int, now=None, lookahead: 
         .first()
     )
     if membership is None:
-        raise ApplicationError("No such campaign among yours.", status_code=404)
+        raise ApplicationError(gettext("No such campaign among yours."), status_code=404)
     return _assignment_next_locked(rater=rater, campaign=membership.campaign, now=now, lookahead=lookahead)
 
 
@@ -399,10 +400,10 @@ def _get_own_assignment_locked(*, assignment_id: int, rater, lock_item: bool = F
     )
     # Someone else's assignment is reported exactly like a missing one: no existence leak.
     if assignment is None or assignment.rater_id != rater.pk:
-        raise ApplicationError("No such assignment.", status_code=404)
+        raise ApplicationError(gettext("No such assignment."), status_code=404)
     if not assignment.rater_is_member:
         raise ApplicationError(
-            "You are no longer a rater of this campaign; this lease cannot be used.",
+            gettext("You are no longer a rater of this campaign; this lease cannot be used."),
             status_code=403,
             extra={"code": "not_a_member"},
         )
@@ -413,11 +414,17 @@ def _reclaim_or_conflict(*, assignment: Assignment, now, action: str) -> None:
     """An expired lease may be taken up again only if its slot is still free."""
     wanted = assignment.item.raters_wanted
     if _count_active(item_id=assignment.item_id, now=now, exclude_id=assignment.pk) >= wanted:
-        raise Conflict(
-            f"Your lease on this item expired and its {wanted} slots were taken by other raters; "
-            f"the {action} was not recorded.",
-            extra={"code": "lease_expired"},
-        )
+        message = {
+            "heartbeat": gettext(
+                "Your lease on this item expired and its %(wanted)d slots were taken by other raters; "
+                "the heartbeat was not recorded."
+            ),
+            "submission": gettext(
+                "Your lease on this item expired and its %(wanted)d slots were taken by other raters; "
+                "the submission was not recorded."
+            ),
+        }[action]
+        raise Conflict(message % {"wanted": wanted}, extra={"code": "lease_expired"})
 
 
 @transaction.atomic
@@ -449,12 +456,14 @@ def assignment_skip(*, assignment_id: int, rater, reason: str, now=None) -> Assi
     now = now or timezone.now()
     reason = reason.strip()
     if not reason:
-        raise ApplicationError("Say why you skip this item.", field="reason")
+        raise ApplicationError(gettext("Say why you skip this item."), field="reason")
     assignment = _get_own_assignment_locked(assignment_id=assignment_id, rater=rater)
     if assignment.state == AssignmentState.SKIPPED:
         return assignment
     if assignment.state == AssignmentState.SUBMITTED:
-        raise Conflict("This assignment is already submitted; it cannot be skipped.", extra={"code": "submitted"})
+        raise Conflict(
+            gettext("This assignment is already submitted; it cannot be skipped."), extra={"code": "submitted"}
+        )
     assignment.state = AssignmentState.SKIPPED
     assignment.finished_at = now
     assignment.skip_reason = reason[:500]
@@ -569,16 +578,17 @@ def annotation_submit(*, assignment_id: int, rater, data: AnnotationInput, now=N
     bad = [i for i in data.misaligned_words if not 0 <= i < n_words]
     if bad:
         raise ApplicationError(
-            f"word index {bad[0]} is outside the prompt, which has {n_words} words (0..{n_words - 1})",
+            gettext("word index %(index)d is outside the prompt, which has %(n)d words (0..%(last)d)")
+            % {"index": bad[0], "n": n_words, "last": n_words - 1},
             field="misaligned_words",
         )
     if assignment.state == AssignmentState.SUBMITTED:
         existing = assignment.annotation
         if _annotation_content(existing) == data.content():
             return existing, False
-        raise Conflict("You already submitted a different answer for this item.", extra={"code": "submitted"})
+        raise Conflict(gettext("You already submitted a different answer for this item."), extra={"code": "submitted"})
     if assignment.state == AssignmentState.SKIPPED:
-        raise Conflict("You skipped this item; it cannot be submitted.", extra={"code": "skipped"})
+        raise Conflict(gettext("You skipped this item; it cannot be submitted."), extra={"code": "skipped"})
     if assignment.state == AssignmentState.EXPIRED or assignment.expires_at <= now:
         _reclaim_or_conflict(assignment=assignment, now=now, action="submission")
 
