@@ -111,6 +111,9 @@ def annotate(request: HttpRequest, campaign_id: int) -> HttpResponse:
             "heartbeat": reverse("api:heartbeat", args=[0]),
             "submit": reverse("api:submit", args=[0]),
             "skip": reverse("api:skip", args=[0]),
+            # PUT/GET/DELETE the lease's draft (issue 15); 0 stands for the assignment id, as above.
+            "draft": reverse("api:draft", args=[0]),
+            "history": reverse("history"),
             "home": reverse("home") + "?list",
         },
     }

@@ -266,6 +266,10 @@ def test_home_and_history_in_chromium_on_desktop_and_phone(
             has_touch=suffix == "phone",
         )
         page = context.new_page()
+        violations: list[str] = []
+        page.on(
+            "console", lambda m, seen=violations: seen.append(m.text) if "Content Security Policy" in m.text else None
+        )
         login(page, live_server.url, "rita")
         page.goto(f"{live_server.url}{reverse('home')}?list")
         progress = page.locator(f"#progress-{campaign.pk}")
@@ -305,6 +309,7 @@ def test_home_and_history_in_chromium_on_desktop_and_phone(
         shot(page, f"rater-history-{suffix}", full_page=True)
         if suffix == "desktop":
             shutil.copy(shot(page, "rater-history-docs"), DOCS_SCREENSHOTS / "rater-history.png")
+        assert violations == []  # the catalog script, the SVG's image and the styles pass the CSP
         context.close()
 
 
