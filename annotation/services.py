@@ -354,7 +354,13 @@ def _assignment_next_locked(
         leased = None
         # A honeypot: a share of leases are gold items, drawn per lease so nothing in the
         # order or timing sets them apart. No draw (and no query) when the share is 0.
-        if campaign.honeypot_share > 0 and rng.random() < campaign.honeypot_share:
+        # Only while real work is still being handed out: a gold item after the last real
+        # one would be followed by "done" and so stand out.
+        if (
+            campaign.honeypot_share > 0
+            and rng.random() < campaign.honeypot_share
+            and _queue_candidates(campaign=campaign, rater=rater, now=now).exists()
+        ):
             leased = gold.gold_lease(rater=rater, campaign=campaign, now=now, rng=rng)
         if leased is None:
             leased = _lease_one(rater=rater, campaign=campaign, now=now)

@@ -111,6 +111,8 @@ def test_gold_items_never_count_toward_k_nor_complete(raters, expert, make_item,
     campaign.honeypot_share = 0.5
     campaign.save()
     gold_item = make_gold(make_item, campaign, expert)
+    for i in range(3):  # real work left: honeypots are handed out only beside it
+        make_item(campaign, prompt=f"real {i}")
     completed: list[int] = []
     hooks.item_completed_connect(name="test-gold", receiver=completed.append)
     try:
@@ -197,6 +199,15 @@ def test_honeypot_share_is_statistically_sane(make_campaign, make_user, expert, 
     assert len(set(seen)) == len(seen)  # never the same gold item twice
 
 
+def test_no_honeypot_once_the_real_work_is_done(raters, expert, make_item) -> None:
+    campaign, (r1, _, _) = raters
+    campaign.honeypot_share = 0.5
+    campaign.save()
+    make_gold(make_item, campaign, expert)
+    result = assignment_next(rater=r1, campaign=campaign, rng=AlwaysHoneypot())
+    assert result.assignment is None and result.reason == "done"
+
+
 def test_no_honeypots_when_the_share_is_zero(raters, expert, make_item) -> None:
     campaign, (r1, _, _) = raters
     make_gold(make_item, campaign, expert)
@@ -252,6 +263,7 @@ def test_honeypot_quality_is_recorded_for_a_careless_answer(raters, expert, make
     campaign.honeypot_share = 0.5
     campaign.save()
     make_gold(make_item, campaign, expert)
+    make_item(campaign, prompt="real work")
     lease = assignment_next(rater=r1, campaign=campaign, rng=AlwaysHoneypot()).assignment
     annotation_submit(assignment_id=lease.pk, rater=r1, data=_input(careless_submission()))
     score = GoldAnswerScore.objects.get(rater=r1)
@@ -308,3 +320,17 @@ def test_permission_matrix_of_the_gold_endpoints(raters, expert, admin, make_use
     assert anonymous.post(reverse("api:make-gold", args=[expert_answer()])).status_code in (401, 403)
     assert anonymous.post(url).status_code in (401, 403)
     assert Item.objects.filter(is_gold=True).count() == 1
+
+
+def test_gold_answers_reach_neither_exports_nor_dataset_statistics(raters, expert, make_item) -> None:
+    from aggregation.dashboard.selectors import campaign_answers_per_day
+    from aggregation.exports.records import export_plan, iter_raw_annotations
+
+    campaign, (r1, _, _) = raters
+    gold_item = make_gold(make_item, campaign, expert)
+    real = make_item(campaign)
+    submitted_annotation(gold_item, r1)
+    submitted_annotation(real, r1)
+    assert [row["item_id"] for row in iter_raw_annotations(campaign)] == [real.pk]
+    assert sum(n for _, n in campaign_answers_per_day(campaign=campaign)) == 1
+    assert export_plan(campaign).total_items == 1
