@@ -84,6 +84,11 @@ def gold_from_import(
             "This item is already labelled (it has published ground truth), so it cannot become gold.",
             extra={"code": "labelled"},
         )
+    if Assignment.objects.filter(item=item).exists():
+        raise Conflict(
+            "This image is already being annotated here as real work, so it cannot become gold.",
+            extra={"code": "in_progress"},
+        )
     if set(maps) != set(MAP_KINDS):
         raise ApplicationError(f"the reference needs the maps {', '.join(MAP_KINDS)}", field="maps")
     reference = GoldReference(

@@ -96,3 +96,19 @@ def test_ground_truth_and_gold_do_not_mix(release: Path, capsys) -> None:
         import_richhf(release, campaign="other")
     assert "is a gold item here" in capsys.readouterr().err
     assert not ImportedLabel.objects.filter(item__campaign__name="other").exists()
+
+
+def test_an_image_already_in_progress_as_real_work_stays_real(release: Path, make_user, capsys) -> None:
+    import_richhf(release, "--as-gold")
+    item = Item.objects.first()
+    # Turn one back into real work that a rater has started, then import again as gold.
+    GoldReference.objects.filter(item=item).delete()
+    Item.objects.filter(pk=item.pk).update(is_gold=False)
+    rater = make_user("busy", "rater")
+    campaign_add_raters(campaign=item.campaign, users=[rater])
+    assert assignment_next(rater=rater, campaign=item.campaign).assignment.item_id == item.pk
+    with pytest.raises(CommandError, match="1 problems"):
+        import_richhf(release, "--as-gold")
+    assert "already being annotated here as real work" in capsys.readouterr().err
+    item.refresh_from_db()
+    assert not item.is_gold
