@@ -26,7 +26,7 @@ from richhf_site.inputs import JSONBooleanField, JSONIntegerField, JSONNumberFie
 from richhf_site.permissions import IsAdmin, IsLeadOrAdmin, IsRater
 from richhf_site.schema import ErrorResponse, limit_offset_page
 
-from . import gold, hooks, selectors, services
+from . import gold, gold_selectors, hooks, selectors, services
 from .models import Assignment, Campaign
 from .services import AnnotationInput
 
@@ -314,7 +314,7 @@ class SubmitApi(APIView):
             {
                 "assignment": OwnAssignmentOutput(assignment).data,
                 "created": created,
-                "feedback": gold.gold_feedback(annotation=annotation),
+                "feedback": gold_selectors.gold_feedback(annotation=annotation),
             },
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
@@ -482,7 +482,7 @@ class GoldMapApi(APIView):
 
     @extend_schema(responses={(200, "image/png"): OpenApiTypes.BINARY, 404: ErrorResponse})
     def get(self, request, item_id: int, kind: str):
-        reference = gold.gold_map_for_user(user=request.user, item_id=item_id, kind=kind)
+        reference = gold_selectors.gold_map_for_user(user=request.user, item_id=item_id, kind=kind)
         if reference is None:
             raise ApplicationError("No such map among yours.", status_code=404)
         response = FileResponse(getattr(reference, gold.MAP_FIELDS[kind]).open("rb"), content_type="image/png")
