@@ -25,10 +25,10 @@ from modeling.protocol import SCORE_NAMES
 from richhf_site import roles
 from richhf_site.errors import ApplicationError
 from richhf_site.inputs import JSONBooleanField, JSONIntegerField, JSONNumberField, JSONStringField, StrictInput
-from richhf_site.permissions import IsRater
+from richhf_site.permissions import IsAdmin, IsLeadOrAdmin, IsRater
 from richhf_site.schema import ErrorResponse, limit_offset_page
 
-from . import drafts, hooks, selectors, services
+from . import drafts, gold, gold_selectors, hooks, selectors, services
 from .models import Assignment, Campaign, Draft
 from .services import AnnotationInput
 
@@ -200,7 +200,9 @@ class NextItemInput(StrictInput):
 class NextItemOutput(serializers.Serializer):
     assignment = AssignmentOutput(allow_null=True)
     upcoming = AssignmentOutput(many=True)
-    status = serializers.ChoiceField(choices=["leased", "new", "done", "busy", "paused", "not_qualified"])
+    status = serializers.ChoiceField(
+        choices=["leased", "new", "done", "busy", "paused", "not_qualified", "qualification_unavailable"]
+    )
     detail = serializers.CharField(help_text="A sentence for the rater, in their language.")
 
 
@@ -213,6 +215,10 @@ def next_item_detail(reason: str) -> str:
         "paused": _("Your work in this campaign is paused. Ask the campaign lead why."),
         "not_qualified": _(
             "You did not pass this campaign's qualification, so it has no items for you. Ask the campaign lead."
+        ),
+        "qualification_unavailable": _(
+            "This campaign needs a qualification first, but it has no practice items left for you. "
+            "Ask the campaign lead."
         ),
     }[reason]
 
@@ -302,9 +308,22 @@ class SubmitInput(StrictInput):
     suggestion_accepted = JSONBooleanField(required=False, default=False)
 
 
+class FeedbackOutput(serializers.Serializer):
+    """After a qualification answer: the reference beside the rater's answer (gold.gold_feedback)."""
+
+    quality = serializers.FloatField()
+    components = serializers.JSONField()
+    reference = serializers.JSONField()
+    yours = serializers.JSONField()
+    qualification = serializers.JSONField()
+
+
 class SubmitOutput(serializers.Serializer):
     assignment = OwnAssignmentOutput()
     created = serializers.BooleanField()
+    # Always present, null except after a qualification answer: a honeypot's response has
+    # the same shape as any other.
+    feedback = FeedbackOutput(allow_null=True)
 
 
 class SubmitApi(APIView):
@@ -332,7 +351,11 @@ class SubmitApi(APIView):
         )
         assignment = annotation.assignment
         return Response(
-            {"assignment": OwnAssignmentOutput(assignment).data, "created": created},
+            {
+                "assignment": OwnAssignmentOutput(assignment).data,
+                "created": created,
+                "feedback": gold_selectors.gold_feedback(annotation=annotation),
+            },
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
@@ -539,3 +562,70 @@ class CampaignProgressApi(APIView):
         return Response(
             {"campaign": campaign.pk, **vars(selectors.rater_progress(campaign=campaign, rater=request.user))}
         )
+
+
+# --------------------------------------------------------------------------- gold items
+
+
+class GoldReferenceOutput(serializers.Serializer):
+    item = serializers.IntegerField(source="item_id")
+    source = serializers.CharField()  # type: ignore[assignment]
+    source_annotation = serializers.IntegerField(source="source_annotation_id", allow_null=True)
+    misaligned_words = serializers.JSONField()
+    scores = serializers.JSONField()
+    created_at = serializers.DateTimeField()
+
+
+class MakeGoldApi(APIView):
+    """A lead or admin makes an expert's answer the reference of its item, which becomes gold."""
+
+    permission_classes = [IsLeadOrAdmin]
+
+    @extend_schema(request=None, responses={201: GoldReferenceOutput, 409: ErrorResponse})
+    def post(self, request, annotation_id: int):
+        reference = gold.gold_from_annotation(annotation_id=annotation_id, by=request.user)
+        return Response(GoldReferenceOutput(reference).data, status=status.HTTP_201_CREATED)
+
+
+class ItemGoldApi(APIView):
+    """An admin turns a gold item back into an ordinary one."""
+
+    permission_classes = [IsAdmin]
+
+    @extend_schema(request=None, responses={204: None, 404: ErrorResponse})
+    def delete(self, request, item_id: int):
+        gold.gold_remove(item_id=item_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class GoldMapApi(APIView):
+    """A reference map (PNG): to leads and admins, and to a rater for an item they answered
+    during their qualification; anyone else gets the same 404 as for a real item."""
+
+    @extend_schema(responses={(200, "image/png"): OpenApiTypes.BINARY, 404: ErrorResponse})
+    def get(self, request, item_id: int, kind: str):
+        reference = gold_selectors.gold_map_for_user(user=request.user, item_id=item_id, kind=kind)
+        if reference is None:
+            raise ApplicationError("No such map among yours.", status_code=404)
+        response = FileResponse(getattr(reference, gold.MAP_FIELDS[kind]).open("rb"), content_type="image/png")
+        response["Cache-Control"] = "private, no-store"
+        return response
+
+
+class RequalifyOutput(serializers.Serializer):
+    campaign = serializers.IntegerField(source="status.campaign_id")
+    rater = serializers.IntegerField(source="status.rater_id")
+    qualification = serializers.CharField(source="status.qualification")
+    attempt = serializers.IntegerField(source="status.qualification_attempt")
+    reused_items = serializers.IntegerField()
+
+
+class RequalifyApi(APIView):
+    """An admin lets a rater take the campaign's qualification again."""
+
+    permission_classes = [IsAdmin]
+
+    @extend_schema(request=None, responses={200: RequalifyOutput, 404: ErrorResponse, 409: ErrorResponse})
+    def post(self, request, campaign_id: int, user_id: int):
+        result = gold.rater_requalify(campaign_id=campaign_id, rater_id=user_id)
+        return Response(RequalifyOutput(result).data)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import Q, TextChoices
 
 from modeling.protocol import SCORE_NAMES
 
@@ -273,3 +273,45 @@ class RaterStatus(models.Model):
 
     def __str__(self) -> str:
         return f"{self.rater} in {self.campaign}: {self.qualification}{' (paused)' if self.paused_at else ''}"
+
+
+class GoldAnswerKind(TextChoices):
+    QUALIFICATION = "qualification", "qualification"
+    HONEYPOT = "honeypot", "honeypot"
+
+
+class GoldAnswerScore(models.Model):
+    """One rater's answer on a gold item, scored against its reference (modeling/quality.py).
+
+    Written by annotation_submit when the item is gold; read by the quality helpers for gold
+    accuracy. The answer is copied here, so the score outlives its annotation when a gold item
+    is handed to the same rater again for a new qualification attempt (rater_requalify).
+    """
+
+    annotation = models.OneToOneField(
+        Annotation, on_delete=models.SET_NULL, null=True, blank=True, related_name="gold_score"
+    )
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="gold_scores")
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="gold_scores")
+    rater = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="gold_scores")
+    kind = models.CharField(max_length=15, choices=GoldAnswerKind.choices)
+    # RaterStatus.qualification_attempt when the answer was given.
+    attempt = models.PositiveSmallIntegerField(default=1)
+    quality = models.FloatField()
+    # AnswerQuality.components(): map agreements, keyword P/R/F1, score MAE and agreement.
+    components = models.JSONField(default=dict)
+    # The answer as submitted: points, words, scores.
+    answer = models.JSONField(default=dict)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(quality__gte=0) & Q(quality__lte=1), name="gold_answer_score_quality_range"
+            ),
+        ]
+        indexes = [models.Index(fields=["campaign", "rater", "kind", "attempt"], name="gold_score_rater_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} answer of {self.rater} on item {self.item_id}: {self.quality:.2f}"

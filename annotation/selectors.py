@@ -146,8 +146,10 @@ class CampaignProgress:
 
 def campaign_progress(*, campaign: Campaign, now: datetime | None = None) -> CampaignProgress:
     now = now or timezone.now()
-    items = Item.objects.filter(campaign=campaign)
-    active = Assignment.objects.filter(item__campaign=campaign).filter(active_assignment_q(now))
+    # Gold items are not the campaign's work: they never complete, so they would never leave
+    # the figures (and would tell raters how many there are).
+    items = Item.objects.filter(campaign=campaign, is_gold=False)
+    active = Assignment.objects.filter(item__campaign=campaign, item__is_gold=False).filter(active_assignment_q(now))
     total = items.count()
     complete = items.filter(completed_at__isnull=False).count()
     touched = items.filter(completed_at__isnull=True, pk__in=active.values("item_id")).count()
@@ -174,11 +176,12 @@ def rater_progress(*, campaign: Campaign, rater, now: datetime | None = None) ->
     now = now or timezone.now()
     start_of_day = now.replace(hour=0, minute=0, second=0, microsecond=0)
     mine = Assignment.objects.filter(rater=rater, item__campaign=campaign, state=AssignmentState.SUBMITTED)
-    active_here = Q(assignments__state=AssignmentState.SUBMITTED) | Q(
-        assignments__state=AssignmentState.LEASED, assignments__expires_at__gt=now
-    )
+    # Counts toward k: a live lease, or an answer not excluded (services.active_assignment_q).
+    active_here = Q(
+        assignments__state=AssignmentState.SUBMITTED, assignments__annotation__excluded_at__isnull=True
+    ) | Q(assignments__state=AssignmentState.LEASED, assignments__expires_at__gt=now)
     remaining_for_me = (
-        Item.objects.filter(campaign=campaign, completed_at__isnull=True)
+        Item.objects.filter(campaign=campaign, completed_at__isnull=True, is_gold=False)
         .annotate(n_active=Count("assignments", filter=active_here))
         .filter(n_active__lt=campaign.raters_per_item + F("extra_raters"))
         .exclude(assignments__rater=rater)
@@ -188,5 +191,7 @@ def rater_progress(*, campaign: Campaign, rater, now: datetime | None = None) ->
         done_today=mine.filter(finished_at__gte=start_of_day).count(),
         done_total=mine.count(),
         remaining_for_me=remaining_for_me,
-        campaign_items_remaining=Item.objects.filter(campaign=campaign, completed_at__isnull=True).count(),
+        campaign_items_remaining=Item.objects.filter(
+            campaign=campaign, completed_at__isnull=True, is_gold=False
+        ).count(),
     )

@@ -17,6 +17,7 @@ import hashlib
 import io
 import json
 import math
+import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -35,14 +36,24 @@ from modeling.protocol import SCORE_NAMES
 from modeling.text import split_prompt_words
 from richhf_site.errors import ApplicationError, Conflict
 
-from . import hooks
+from . import gold, hooks
 from .models import Annotation, Assignment, AssignmentState, Campaign, Draft, Item, Qualification, RaterStatus, Split
 
 User = get_user_model()
 
 
 def active_assignment_q(now) -> Q:
-    return Q(state=AssignmentState.SUBMITTED) | Q(state=AssignmentState.LEASED, expires_at__gt=now)
+    """An assignment that counts toward its item's k: a live lease, or an answer not excluded."""
+    return Q(state=AssignmentState.SUBMITTED, annotation__excluded_at__isnull=True) | Q(
+        state=AssignmentState.LEASED, expires_at__gt=now
+    )
+
+
+# The same rule in SQL, for the statements written by hand below (alias `a` = the assignment).
+_COUNTS_TOWARD_K_SQL = (
+    f"((a.state = %s AND NOT EXISTS (SELECT 1 FROM {Annotation._meta.db_table} x WHERE x.assignment_id = a.id "
+    "AND x.excluded_at IS NOT NULL)) OR (a.state = %s AND a.expires_at > %s))"
+)
 
 
 def _count_active(*, item_id: int, now, exclude_id: int | None = None) -> int:
@@ -153,13 +164,56 @@ class NextItemResult:
     assignment: Assignment | None
     # Why there is no assignment (queue_empty_reason): "paused", "not_qualified", "busy" (the
     # items left are all leased to others right now), "new" (nothing yet, and this rater never
-    # answered or skipped anything here) or "done" (nothing left for this rater).
+    # answered or skipped anything here), "done" (nothing left for this rater) or
+    # "qualification_unavailable" (qualification is required and no gold item is left).
     reason: str = ""
     # Leases held beyond the current one, so the page can preload the next image.
     upcoming: tuple[Assignment, ...] = ()
 
 
 MAX_LOOKAHEAD = 1
+
+# Honeypot draws: unpredictable in production; tests pass a seeded random.Random.
+_RNG = random.SystemRandom()
+
+
+@dataclass(frozen=True)
+class RaterStanding:
+    """The rater's RaterStatus in one campaign, read with their lock (no row: defaults)."""
+
+    qualification: str | None = None
+    attempt: int = 1
+    paused: bool = False
+
+    def mode(self, campaign: Campaign) -> str:
+        """paused | not_qualified | qualifying | production."""
+        if self.paused:
+            return "paused"
+        if campaign.qualification_required:
+            if self.qualification == Qualification.FAILED:
+                return "not_qualified"
+            if self.qualification in (None, Qualification.PENDING):
+                return "qualifying"
+        return "production"
+
+
+def _status_columns(campaign_ref, rater_id: int) -> dict[str, Subquery]:
+    """RaterStatus fields as subquery columns, so the statement that locks the rater reads them."""
+    row = RaterStatus.objects.filter(campaign_id=campaign_ref, rater_id=rater_id)
+    return {
+        "status_qualification": Subquery(row.values("qualification")[:1]),
+        "status_attempt": Subquery(row.values("qualification_attempt")[:1]),
+        "status_paused_at": Subquery(row.values("paused_at")[:1]),
+    }
+
+
+def _standing(row: Mapping) -> RaterStanding:
+    return RaterStanding(
+        qualification=row["status_qualification"],
+        attempt=row["status_attempt"] or 1,
+        paused=row["status_paused_at"] is not None,
+    )
+
 
 CampaignRater = Campaign.raters.through
 
@@ -203,7 +257,8 @@ def _queue_candidates(*, campaign: Campaign, rater, now) -> QuerySet[Item]:
     )
     in_progress = Q(n_submitted__gt=0) | Q(pk__in=leased_ids)
     return (
-        Item.objects.filter(campaign=campaign, completed_at__isnull=True)
+        # Gold items are never real work: they are leased only as qualification or honeypots.
+        Item.objects.filter(campaign=campaign, completed_at__isnull=True, is_gold=False)
         .exclude(Exists(Assignment.objects.filter(item=OuterRef("pk"), rater=rater)))
         .annotate(in_progress=Case(When(in_progress, then=Value(1)), default=Value(0)))
         .annotate(n_active=Coalesce(Subquery(n_active, output_field=IntegerField()), Value(0)))
@@ -225,7 +280,7 @@ def _insert_lease_if_slot_free(*, item: Item, rater, campaign: Campaign, now) ->
     sql = (
         f"INSERT INTO {a} (item_id, rater_id, state, leased_at, expires_at, finished_at, skip_reason) "
         f"SELECT %s, %s, %s, %s, %s, NULL, '' WHERE ("
-        f"SELECT COUNT(*) FROM {a} WHERE item_id = %s AND (state = %s OR (state = %s AND expires_at > %s))"
+        f"SELECT COUNT(*) FROM {a} a WHERE a.item_id = %s AND {_COUNTS_TOWARD_K_SQL}"
         f") < %s RETURNING id"
     )
     params = [
@@ -274,7 +329,15 @@ def _lease_one(*, rater, campaign: Campaign, now) -> Assignment | None:
     return None
 
 
-def _assignment_next_locked(*, rater, campaign: Campaign, now, lookahead: int) -> NextItemResult:
+def _assignment_next_locked(
+    *, rater, campaign: Campaign, now, lookahead: int, standing: RaterStanding, rng: random.Random | None
+) -> NextItemResult:
+    mode = standing.mode(campaign)
+    # A paused or failed rater gets nothing, not even a lease they still hold (pausing
+    # releases those; a failed rater holds only gold leases of the qualification).
+    if mode in ("paused", "not_qualified"):
+        return NextItemResult(None, reason=mode)
+    rng = rng or _RNG
     # Expired leases are left to the beat sweeper (annotation.expire_leases): every query here
     # reads a lease past its expiry as not active, so an UPDATE on each request bought nothing.
     # Read after the lock is held (a statement of its own): a request that waited on the lock
@@ -286,8 +349,24 @@ def _assignment_next_locked(*, rater, campaign: Campaign, now, lookahead: int) -
     )
     for assignment in held:
         assignment.item.campaign = campaign
+    if mode == "qualifying":
+        return _qualification_next(
+            rater=rater, campaign=campaign, now=now, lookahead=lookahead, standing=standing, held=held, rng=rng
+        )
     while len(held) < 1 + lookahead:
-        leased = _lease_one(rater=rater, campaign=campaign, now=now)
+        leased = None
+        # A honeypot: a share of leases are gold items, drawn per lease so nothing in the
+        # order or timing sets them apart. No draw (and no query) when the share is 0.
+        # Only while real work is still being handed out: a gold item after the last real
+        # one would be followed by "done" and so stand out.
+        if (
+            campaign.honeypot_share > 0
+            and rng.random() < campaign.honeypot_share
+            and _queue_candidates(campaign=campaign, rater=rater, now=now).exists()
+        ):
+            leased = gold.gold_lease(rater=rater, campaign=campaign, now=now, rng=rng)
+        if leased is None:
+            leased = _lease_one(rater=rater, campaign=campaign, now=now)
         if leased is None:
             break
         _forget_draft(leased)  # a lease made just now has none
@@ -316,7 +395,7 @@ def queue_empty_reason(*, rater, campaign: Campaign) -> str:
         return "not_qualified"
     # Items this rater could still get once other raters' leases end or are submitted.
     waiting = (
-        Item.objects.filter(campaign=campaign, completed_at__isnull=True)
+        Item.objects.filter(campaign=campaign, completed_at__isnull=True, is_gold=False)
         .exclude(Exists(Assignment.objects.filter(item=OuterRef("pk"), rater=rater)))
         .exists()
     )
@@ -328,13 +407,40 @@ def queue_empty_reason(*, rater, campaign: Campaign) -> str:
     return "done" if answered else "new"
 
 
+def _qualification_next(
+    *,
+    rater,
+    campaign: Campaign,
+    now,
+    lookahead: int,
+    standing: RaterStanding,
+    held: list[Assignment],
+    rng: random.Random,
+) -> NextItemResult:
+    """A rater still to qualify gets only gold items they were never given, N in all."""
+    held = [a for a in held if a.item.is_gold]
+    answered = gold.qualification_answered(campaign=campaign, rater=rater, attempt=standing.attempt)
+    wanted = min(1 + lookahead, max(0, campaign.qualification_items - answered))
+    while len(held) < wanted:
+        leased = gold.gold_lease(rater=rater, campaign=campaign, now=now, rng=rng)
+        if leased is None:
+            break
+        _forget_draft(leased)
+        held.append(leased)
+    if held:
+        return NextItemResult(held[0], upcoming=tuple(held[1:]))
+    return NextItemResult(None, reason="qualification_unavailable")
+
+
 def _check_lookahead(lookahead: int) -> None:
     if not 0 <= lookahead <= MAX_LOOKAHEAD:
         raise ApplicationError(f"lookahead must be between 0 and {MAX_LOOKAHEAD}", field="lookahead")
 
 
 @transaction.atomic
-def assignment_next(*, rater, campaign: Campaign, now=None, lookahead: int = 0) -> NextItemResult:
+def assignment_next(
+    *, rater, campaign: Campaign, now=None, lookahead: int = 0, rng: random.Random | None = None
+) -> NextItemResult:
     """Returns the rater's current lease in the campaign, leasing the next item if needed.
 
     Idempotent: asking twice returns the same lease. With lookahead=1 the rater also holds a
@@ -349,16 +455,26 @@ def assignment_next(*, rater, campaign: Campaign, now=None, lookahead: int = 0) 
     member = (
         CampaignRater.objects.select_for_update()
         .filter(campaign_id=campaign.pk, user_id=rater.pk)
-        .values_list("pk", flat=True)
+        .values("pk", **_status_columns(OuterRef("campaign_id"), rater.pk))
         .first()
     )
     if member is None:
         _lock_rater(rater)
-    return _assignment_next_locked(rater=rater, campaign=campaign, now=now, lookahead=lookahead)
+        standing = RaterStanding()
+        status = RaterStatus.objects.filter(campaign=campaign, rater=rater).first()
+        if status is not None:
+            standing = RaterStanding(status.qualification, status.qualification_attempt, status.paused_at is not None)
+    else:
+        standing = _standing(member)
+    return _assignment_next_locked(
+        rater=rater, campaign=campaign, now=now, lookahead=lookahead, standing=standing, rng=rng
+    )
 
 
 @transaction.atomic
-def assignment_next_for_member(*, rater, campaign_id: int, now=None, lookahead: int = 0) -> NextItemResult:
+def assignment_next_for_member(
+    *, rater, campaign_id: int, now=None, lookahead: int = 0, rng: random.Random | None = None
+) -> NextItemResult:
     """assignment_next for the rater API: one statement checks that the caller is a rater of
     the campaign, fetches the campaign and locks the caller's membership row.
 
@@ -368,15 +484,24 @@ def assignment_next_for_member(*, rater, campaign_id: int, now=None, lookahead: 
     """
     _check_lookahead(lookahead)
     now = now or timezone.now()
+    # The rater's standing (qualification, pause) rides on the same statement.
     membership = (
         CampaignRater.objects.select_for_update(of=("self",))
         .select_related("campaign")
+        .annotate(**_status_columns(OuterRef("campaign_id"), rater.pk))
         .filter(campaign_id=campaign_id, user_id=rater.pk)
         .first()
     )
     if membership is None:
         raise ApplicationError(gettext("No such campaign among yours."), status_code=404)
-    return _assignment_next_locked(rater=rater, campaign=membership.campaign, now=now, lookahead=lookahead)
+    return _assignment_next_locked(
+        rater=rater,
+        campaign=membership.campaign,
+        now=now,
+        lookahead=lookahead,
+        standing=_standing(vars(membership)),
+        rng=rng,
+    )
 
 
 def _get_own_assignment_locked(*, assignment_id: int, rater, lock_item: bool = False) -> Assignment:
@@ -411,7 +536,10 @@ def _get_own_assignment_locked(*, assignment_id: int, rater, lock_item: bool = F
 
 
 def _reclaim_or_conflict(*, assignment: Assignment, now, action: str) -> None:
-    """An expired lease may be taken up again only if its slot is still free."""
+    """An expired lease may be taken up again only if its slot is still free (a gold item has
+    no k, so always)."""
+    if assignment.item.is_gold:
+        return
     wanted = assignment.item.raters_wanted
     if _count_active(item_id=assignment.item_id, now=now, exclude_id=assignment.pk) >= wanted:
         message = {
@@ -518,6 +646,7 @@ def _annotation_insert_and_mark_submitted(*, annotation: Annotation, assignment:
         *SCORE_NAMES,
         "time_spent_ms",
         "suggestion_shown",
+        # Columns without a database default would fail here: this INSERT bypasses the ORM.
         "suggestion_accepted",
         "created_at",
     ]
@@ -545,10 +674,14 @@ def _item_count_submitted(*, item: Item, now) -> bool:
     COUNT, then an UPDATE: the count is taken from the table, so it stays exact whatever
     n_submitted said before.
     """
-    i, a = Item._meta.db_table, Assignment._meta.db_table
-    count = f"(SELECT COUNT(*) FROM {a} WHERE item_id = %s AND state = %s)"
+    i, a, x = Item._meta.db_table, Assignment._meta.db_table, Annotation._meta.db_table
+    # Answers that count toward k: submitted and not excluded. A gold item never completes.
+    count = (
+        f"(SELECT COUNT(*) FROM {a} a WHERE a.item_id = %s AND a.state = %s AND NOT EXISTS "
+        f"(SELECT 1 FROM {x} x WHERE x.assignment_id = a.id AND x.excluded_at IS NOT NULL))"
+    )
     sql = (
-        f"UPDATE {i} SET n_submitted = {count}, completed_at = CASE WHEN completed_at IS NULL AND "
+        f"UPDATE {i} SET n_submitted = {count}, completed_at = CASE WHEN completed_at IS NULL AND NOT is_gold AND "
         f"{count} >= %s THEN %s ELSE completed_at END WHERE id = %s RETURNING n_submitted, completed_at"
     )
     submitted = AssignmentState.SUBMITTED.value
@@ -615,10 +748,23 @@ def annotation_submit(*, assignment_id: int, rater, data: AnnotationInput, now=N
         Draft.objects.filter(assignment_id=assignment.pk).delete()
     _forget_draft(assignment)
 
+    if item.is_gold:
+        # Never counted, never completed: a gold answer is only scored against the reference.
+        gold.gold_answer_record(annotation=annotation, item=item, campaign=item.campaign, rater=rater, now=now)
+        return annotation, True
+    item_recount_submitted(item=item, now=now)
+    return annotation, True
+
+
+def item_recount_submitted(*, item: Item, now) -> bool:
+    """Recounts an item's answers that count toward k and completes it at k; the item_completed
+    hook runs after commit if this completed it. Returns whether it did. The caller holds the
+    item's row lock (submit, gold_remove, and the quality actions that exclude answers)."""
     if _item_count_submitted(item=item, now=now):
         item_id = item.pk
         transaction.on_commit(lambda: hooks.item_completed_send(item_id=item_id))
-    return annotation, True
+        return True
+    return False
 
 
 @transaction.atomic

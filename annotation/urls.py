@@ -16,4 +16,12 @@ urlpatterns = [
     path("me/assignments/", apis.MyAssignmentListApi.as_view(), name="my-assignments"),
     path("me/assignments/<int:assignment_id>/", apis.MyAssignmentDetailApi.as_view(), name="my-assignment"),
     path("items/<int:item_id>/image/", apis.ItemImageApi.as_view(), name="item-image"),
+    path("annotations/<int:annotation_id>/make-gold/", apis.MakeGoldApi.as_view(), name="make-gold"),
+    path("items/<int:item_id>/gold/", apis.ItemGoldApi.as_view(), name="item-gold"),
+    path("items/<int:item_id>/gold/<str:kind>/", apis.GoldMapApi.as_view(), name="gold-map"),
+    path(
+        "campaigns/<int:campaign_id>/raters/<int:user_id>/requalify/",
+        apis.RequalifyApi.as_view(),
+        name="requalify",
+    ),
 ]

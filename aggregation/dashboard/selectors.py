@@ -136,7 +136,7 @@ def campaign_answer_table(*, campaign: Campaign) -> CampaignAnswerTable:
     n_points = {"n_points": sum(lengths, Value(0, output_field=IntegerField()))}
     fields = ("item_id", "rater_id", *SCORE_NAMES, "time_spent_ms", *as_text, "n_points", "created_at")
     rows = _fetch_rows(
-        Annotation.objects.filter(item__campaign=campaign)
+        Annotation.objects.filter(item__campaign=campaign, item__is_gold=False)  # gold: checks, not data
         .order_by("item_id", "id")
         .annotate(**as_text, **n_points)
         .values_list(*fields)
@@ -197,7 +197,7 @@ def campaign_answer_table(*, campaign: Campaign) -> CampaignAnswerTable:
 def campaign_answers_per_day(*, campaign: Campaign) -> list[tuple[date, int]]:
     """(day, answers submitted that day), oldest first."""
     per_day = (
-        Annotation.objects.filter(item__campaign=campaign)
+        Annotation.objects.filter(item__campaign=campaign, item__is_gold=False)
         .annotate(day=TruncDate("created_at"))
         .values("day")
         .annotate(n=Count("id"))

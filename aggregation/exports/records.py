@@ -77,7 +77,7 @@ def export_plan(campaign: Campaign) -> ExportPlan:
         _imported(campaign).filter(item_id=OuterRef("pk"))
     )
     counts = (
-        Item.objects.filter(campaign=campaign)
+        Item.objects.filter(campaign=campaign, is_gold=False)
         .annotate(has_truth=truth)
         .aggregate(
             total=Count("pk"),
@@ -163,7 +163,12 @@ def rater_pseudonym(user_id: int) -> str:
 
 def iter_raw_annotations(campaign: Campaign) -> Iterator[dict]:
     """Every submitted answer of the campaign, for re-aggregation under other rules."""
-    qs = Annotation.objects.filter(item__campaign=campaign).select_related("item").order_by("item_id", "id")
+    # Gold items' answers are quality checks, never data (issue 13).
+    qs = (
+        Annotation.objects.filter(item__campaign=campaign, item__is_gold=False)
+        .select_related("item")
+        .order_by("item_id", "id")
+    )
     for ann in qs.iterator(chunk_size=CHUNK):
         item = ann.item
         yield {

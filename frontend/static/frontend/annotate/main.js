@@ -3,6 +3,7 @@
 
 import { api, ApiError, withId } from "./api.js";
 import { Doc } from "./doc.js";
+import { showFeedback } from "./feedback.js";
 import { Viewer } from "./viewer.js";
 
 const config = JSON.parse(document.getElementById("annotate-config").textContent);
@@ -141,7 +142,8 @@ async function loadNext({ startedAt = performance.now() } = {}) {
       page.busyTimer = setTimeout(() => loadNext(), BUSY_RETRY_MS);
     } else {
       setState("done");
-      showMessage("Nothing to do", data.detail);
+      const titles = { paused: "Your work is paused", not_qualified: "Qualification not passed", qualification_unavailable: "Qualification not ready" };
+      showMessage(titles[data.status] ?? "Nothing to do", data.detail);
     }
     return;
   }
@@ -299,12 +301,18 @@ async function submit() {
     suggestion_shown: Boolean(page.assignment.suggestion),
   };
   setState("submitting");
+  let result;
   try {
-    await api(withId(config.urls.submit, page.assignment.id), { method: "POST", body });
+    result = await api(withId(config.urls.submit, page.assignment.id), { method: "POST", body });
   } catch (err) {
     setState("ready");
     reportActionError(err, "Not submitted");
     return;
+  }
+  // Only after a qualification answer: the reference beside this answer, before moving on.
+  if (result.feedback) {
+    setState("feedback");
+    await showFeedback(result.feedback, { viewer, words: item.words });
   }
   await loadNext({ startedAt });
 }
