@@ -153,7 +153,7 @@ def test_an_excluded_answer_frees_its_slot(raters, make_item) -> None:
     annotation_submit(assignment_id=first.pk, rater=r1, data=_input(valid_submission()))
     item.refresh_from_db()
     assert item.completed_at is not None
-    assert assignment_next(rater=r2, campaign=campaign).reason == "done"
+    assert assignment_next(rater=r2, campaign=campaign).reason == "new"  # r2 never answered here
     # What the quality actions do (moderation.py): exclude the answer, re-queue the item.
     Annotation.objects.filter(assignment=first).update(excluded_at=timezone.now(), excluded_reason="spam")
     Item.objects.filter(pk=item.pk).update(completed_at=None)
@@ -205,7 +205,7 @@ def test_no_honeypot_once_the_real_work_is_done(raters, expert, make_item) -> No
     campaign.save()
     make_gold(make_item, campaign, expert)
     result = assignment_next(rater=r1, campaign=campaign, rng=AlwaysHoneypot())
-    assert result.assignment is None and result.reason == "done"
+    assert result.assignment is None and result.reason == "new"
 
 
 def test_no_honeypots_when_the_share_is_zero(raters, expert, make_item) -> None:
@@ -278,7 +278,7 @@ def test_honeypot_quality_is_recorded_for_a_careless_answer(raters, expert, make
 def test_removing_gold_makes_it_ordinary_work(raters, expert, admin, make_item) -> None:
     campaign, (r1, _, _) = raters
     item = make_gold(make_item, campaign, expert)
-    assert assignment_next(rater=r1, campaign=campaign).reason == "done"
+    assert assignment_next(rater=r1, campaign=campaign).reason == "new"
     response = api_client_for(admin).delete(reverse("api:item-gold", args=[item.pk]))
     assert response.status_code == 204
     item.refresh_from_db()

@@ -74,7 +74,7 @@ def test_gold_items_are_not_real_work(release: Path, make_user) -> None:
     campaign = Item.objects.first().campaign
     campaign_add_raters(campaign=campaign, users=[rater])
     result = assignment_next(rater=rater, campaign=campaign)
-    assert result.assignment is None and result.reason == "done"
+    assert result.assignment is None and result.reason == "new"
 
 
 def test_importing_again_reports_already_present(release: Path, capsys) -> None:
