@@ -201,7 +201,8 @@ def _queue_candidates(*, campaign: Campaign, rater, now) -> QuerySet[Item]:
     )
     in_progress = Q(n_submitted__gt=0) | Q(pk__in=leased_ids)
     return (
-        Item.objects.filter(campaign=campaign, completed_at__isnull=True)
+        # Gold items are never real work: they are leased only as qualification or honeypots.
+        Item.objects.filter(campaign=campaign, completed_at__isnull=True, is_gold=False)
         .exclude(Exists(Assignment.objects.filter(item=OuterRef("pk"), rater=rater)))
         .annotate(in_progress=Case(When(in_progress, then=Value(1)), default=Value(0)))
         .annotate(n_active=Coalesce(Subquery(n_active, output_field=IntegerField()), Value(0)))
@@ -291,7 +292,7 @@ def _assignment_next_locked(*, rater, campaign: Campaign, now, lookahead: int) -
         return NextItemResult(held[0], upcoming=tuple(held[1:]))
     # Items this rater could still get once other raters' leases end or are submitted.
     waiting = (
-        Item.objects.filter(campaign=campaign, completed_at__isnull=True)
+        Item.objects.filter(campaign=campaign, completed_at__isnull=True, is_gold=False)
         .exclude(Exists(Assignment.objects.filter(item=OuterRef("pk"), rater=rater)))
         .exists()
     )

@@ -17,7 +17,8 @@ import numpy as np
 from django.core.files.base import ContentFile
 from django.db import transaction
 
-from annotation.models import Campaign, Split
+from annotation.gold import gold_from_import
+from annotation.models import Campaign, GoldReference, Split
 from annotation.services import ItemInput, item_create, item_mark_labelled
 from modeling.data.release import RichHFRecord
 from modeling.data.tables import TableError, read_table_rows
@@ -128,8 +129,20 @@ def _check(data: bytes, prompts: dict[str, str], images: dict[str, Path]) -> _Ch
     return _Checked(record, prompt, words, misaligned, image, (implausibility, misalignment))
 
 
-def _write(campaign: Campaign, checked: _Checked, split: str, source: str) -> bool:
-    """Creates item + label; returns False when the item already has ground truth."""
+def _write_gold(item, checked: _Checked) -> bool:
+    """Makes the item gold (issue 13): the record becomes its reference answer, never ground
+    truth, so the item never completes or reaches an export. Returns False if already gold."""
+    if ImportedLabel.objects.filter(item=item).exists():
+        raise ValueError("this image is already imported as ground truth, so it cannot become gold")
+    maps = dict(zip(MAP_KINDS, checked.maps, strict=True))
+    _, created = gold_from_import(
+        item=item, maps=maps, scores=checked.record.scores(), misaligned_words=checked.misaligned
+    )
+    return created
+
+
+def _write(campaign: Campaign, checked: _Checked, split: str, source: str, as_gold: bool = False) -> bool:
+    """Creates item + label (or gold reference); returns False when the item already has one."""
     record = checked.record
     item, created = item_create(
         campaign=campaign,
@@ -141,6 +154,16 @@ def _write(campaign: Campaign, checked: _Checked, split: str, source: str) -> bo
             split=split,
         ),
     )
+    if as_gold:
+        try:
+            return _write_gold(item, checked)
+        except BaseException:
+            if created:
+                item.image.delete(save=False)
+                item.delete()
+            raise
+    if not created and GoldReference.objects.filter(item=item).exists():
+        raise ValueError("this image is a gold item here, so it cannot be imported as ground truth")
     if not created and ImportedLabel.objects.filter(item=item).exists():
         return False
     label = ImportedLabel(
@@ -181,13 +204,23 @@ def import_release(
     images_dir: Path,
     prompts_path: Path,
     progress: Callable[[int], object] | None = None,
+    as_gold: bool = False,
 ) -> ImportReport:
+    """as_gold: each record's item becomes a gold item with the record as its reference."""
     prompts = load_prompts(prompts_path)
     images = index_images(images_dir)
     report = ImportReport()
     for path in tfrecords:
         try:
-            _import_file(path, campaign=campaign, prompts=prompts, images=images, report=report, progress=progress)
+            _import_file(
+                path,
+                campaign=campaign,
+                prompts=prompts,
+                images=images,
+                report=report,
+                progress=progress,
+                as_gold=as_gold,
+            )
         except OSError as exc:  # unreadable file (a folder, no permission, I/O error): named, the others go on
             report.problems.append(f"{path}: cannot read the file ({exc.strerror or exc})")
     return report
@@ -201,6 +234,7 @@ def _import_file(
     images: dict[str, Path],
     report: ImportReport,
     progress: Callable[[int], object] | None,
+    as_gold: bool = False,
 ) -> None:
     split = _split_of(path)
     with path.open("rb") as handle:  # one record in memory at a time
@@ -214,7 +248,7 @@ def _import_file(
                 continue
             try:
                 checked = _check(record.payload, prompts, images)
-                if _write(campaign, checked, split, where):
+                if _write(campaign, checked, split, where, as_gold=as_gold):
                     report.imported += 1
                 else:
                     report.already_present += 1

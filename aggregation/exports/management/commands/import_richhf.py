@@ -19,6 +19,12 @@ class Command(BaseCommand):
         parser.add_argument("--images", required=True, help="folder of images")
         parser.add_argument("--prompts", required=True, help="CSV, JSONL or Parquet with filename/id and caption")
         parser.add_argument("--campaign", required=True, help="campaign name (created if missing)")
+        parser.add_argument(
+            "--as-gold",
+            action="store_true",
+            help="make each record's item a gold item (its maps, scores and words the reference answer) "
+            "instead of labelled ground truth",
+        )
         parser.add_argument("--no-progress", action="store_true")
 
     def handle(self, *args, **opts):
@@ -44,6 +50,7 @@ class Command(BaseCommand):
                 images_dir=Path(opts["images"]),
                 prompts_path=Path(opts["prompts"]),
                 progress=bar.update,
+                as_gold=opts["as_gold"],
             )
         except PromptsError as exc:
             raise CommandError(str(exc)) from exc
