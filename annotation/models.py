@@ -25,15 +25,15 @@ class Campaign(models.Model):
     show_suggestions = models.BooleanField(default=False)
     # Markdown for the rater's guidelines panel; guidelines_translations holds other languages
     # by language code ({"zh-hans": "..."}), falling back to guidelines.
-    guidelines = models.TextField(blank=True)
-    guidelines_translations = models.JSONField(default=dict, blank=True)
+    guidelines = models.TextField(blank=True, db_default="")
+    guidelines_translations = models.JSONField(default=dict, blank=True, db_default={})
     # Quality control (issue 13): a new rater first answers qualification_items gold items and
     # needs a mean quality of qualification_threshold (0..1) to get real work; in production a
     # honeypot_share of leases are gold items.
-    qualification_required = models.BooleanField(default=False)
-    qualification_items = models.PositiveSmallIntegerField(default=5)
-    qualification_threshold = models.FloatField(default=0.6)
-    honeypot_share = models.FloatField(default=0.0)
+    qualification_required = models.BooleanField(default=False, db_default=False)
+    qualification_items = models.PositiveSmallIntegerField(default=5, db_default=5)
+    qualification_threshold = models.FloatField(default=0.6, db_default=0.6)
+    honeypot_share = models.FloatField(default=0.0, db_default=0.0)
     raters = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="campaigns")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -84,10 +84,10 @@ class Item(models.Model):
     source_id = models.CharField(max_length=255, blank=True, help_text="e.g. the Pick-a-Pic file name")
     category = models.CharField(max_length=100, blank=True)
     # The text-to-image model that made the image (the dashboard's generator comparison).
-    generator = models.CharField(max_length=200, blank=True)
+    generator = models.CharField(max_length=200, blank=True, db_default="")
     # A gold item has a reference answer (GoldReference). It never counts toward k, never
     # reaches an export, and the rater's payload never says which items are gold.
-    is_gold = models.BooleanField(default=False)
+    is_gold = models.BooleanField(default=False, db_default=False)
     photorealistic = models.BooleanField(null=True, blank=True)
     split = models.CharField(max_length=5, choices=Split.choices, default=Split.TRAIN)
     priority = models.FloatField(default=0.0, help_text="Higher is leased first (active learning).")
@@ -183,11 +183,13 @@ class Annotation(models.Model):
     time_spent_ms = models.PositiveIntegerField(default=0)
     suggestion_shown = models.BooleanField(default=False)
     # The rater took the model's suggested regions as points (then may have edited them).
-    suggestion_accepted = models.BooleanField(default=False)
+    suggestion_accepted = models.BooleanField(default=False, db_default=False)
+    # db_default on the new columns: the raw INSERTs of the hot paths (annotation/services.py)
+    # name only the columns they set.
     # Excluded answers are kept but left out of every aggregate; set and cleared only through
     # annotation services, with the who and why in the quality audit log.
     excluded_at = models.DateTimeField(null=True, blank=True)
-    excluded_reason = models.CharField(max_length=500, blank=True)
+    excluded_reason = models.CharField(max_length=500, blank=True, db_default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
