@@ -68,6 +68,7 @@ class ItemInput:
     photorealistic: bool | None = None
     split: str = Split.TRAIN
     priority: float = 0.0
+    generator: str = ""
 
 
 def _inspect_image(data: bytes, filename: str) -> tuple[int, int, str]:
@@ -124,6 +125,7 @@ def item_create(*, campaign: Campaign, data: ItemInput) -> tuple[Item, bool]:
         photorealistic=data.photorealistic,
         split=data.split,
         priority=data.priority,
+        generator=data.generator.strip()[:200],
         content_hash=content_hash,
     )
     suffix = {"jpeg": "jpg"}.get(fmt, fmt)

@@ -381,3 +381,14 @@ REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = ["richhf_site.parsers.JSONParser"]
 REST_FRAMEWORK["TEST_REQUEST_DEFAULT_FORMAT"] = "json"
 # JSON only: with the browsable API, an error asked for with Accept: text/html came back as HTML.
 REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"] = ["rest_framework.renderers.JSONRenderer"]
+
+# --- adminpages ---
+# Uploads on the admins' pages (/manage/uploads/): the whole request is refused past
+# RICHHF_MAX_UPLOAD_BYTES (from its Content-Length, before it is read), a zip past
+# RICHHF_MAX_UNZIPPED_BYTES unpacked (a zip bomb). Files over 2.5 MB stream to a temporary file,
+# never into memory. Dropping a folder of images sends one form field per file.
+RICHHF_MAX_UPLOAD_BYTES = int(os.environ.get("RICHHF_MAX_UPLOAD_BYTES", str(1024 * 1024 * 1024)))
+RICHHF_MAX_UNZIPPED_BYTES = int(os.environ.get("RICHHF_MAX_UNZIPPED_BYTES", str(4 * RICHHF_MAX_UPLOAD_BYTES)))
+DATA_UPLOAD_MAX_NUMBER_FILES = int(os.environ.get("RICHHF_MAX_UPLOAD_FILES", "5000"))
+# Invite links for new rater accounts: one use, this many hours.
+RICHHF_INVITE_HOURS = int(os.environ.get("RICHHF_INVITE_HOURS", "72"))

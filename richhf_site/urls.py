@@ -26,6 +26,7 @@ urlpatterns = [
     ),
     path("", include("aggregation.dashboard.urls")),
     path("", include("aggregation.learning.urls")),
+    path("", include("frontend.manage_urls")),
     path("", include("frontend.urls")),
 ]
 

@@ -5,7 +5,7 @@ from datetime import timedelta
 from celery import shared_task
 from django.conf import settings
 
-from . import services
+from . import jobs, services
 
 
 @shared_task(
@@ -24,3 +24,8 @@ def reconcile_export_jobs(queued_grace_s: int | None = None) -> int:
     """For beat: re-enqueues export jobs whose message was lost (see export_jobs_reconcile)."""
     grace_s = settings.RICHHF_EXPORT_QUEUED_GRACE_S if queued_grace_s is None else queued_grace_s
     return len(services.export_jobs_reconcile(queued_grace=timedelta(seconds=grace_s)))
+
+
+@shared_task(name="exports.run_import_job", ignore_result=True, soft_time_limit=3 * 3600, time_limit=3 * 3600 + 300)
+def run_import_job(job_id: int) -> None:
+    jobs.import_job_run(job_id=job_id)

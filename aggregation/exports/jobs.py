@@ -1,0 +1,394 @@
+"""Upload and import jobs: the admins' upload page hands files to a Celery worker.
+
+The request checks the upload whole (size, shape, a readable manifest or prompts file, a
+sound zip) before anything is kept, so an oversized or malformed upload is refused with a
+clear message and leaves neither a file nor a row. An accepted upload is copied into the
+default storage (the bucket when RICHHF_STORAGE=s3: web and worker share no disk), the job
+row is written, and the worker is woken after commit. The worker copies the files into a
+temporary folder, runs the SAME services as the command-line tools (annotation.imports for
+`import_items`, importer.import_release for `import_richhf`), records progress and every
+rejected row as `FILE:LINE: reason` (`FILE#INDEX: reason` for a TFRecord record), and
+deletes the uploaded files.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import uuid
+import zipfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import IO, Any
+
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
+
+from annotation.imports import (
+    MANIFEST_NAMES,
+    MANIFEST_SUFFIXES,
+    ManifestError,
+    items_import_rows,
+    manifest_read,
+)
+from annotation.models import Campaign, Split
+from modeling.data.tfrecord import scan_records
+from richhf_site.errors import ApplicationError
+from richhf_site.faults import BrokerUnavailable, task_publish
+
+from .importer import IMAGE_SUFFIXES, PromptsError, import_release, load_prompts
+from .models import ImportJob
+
+logger = logging.getLogger(__name__)
+
+PROMPT_SUFFIXES = (".csv", ".jsonl", ".parquet")
+UPLOAD_ROOT = "uploads"
+
+
+class UploadRejected(ApplicationError):
+    """The upload as a whole is refused; nothing of it is kept."""
+
+    def __init__(self, message: str, *, status_code: int = 400, field: str = "files") -> None:
+        super().__init__(message, status_code=status_code, field=field)
+
+
+@dataclass(frozen=True)
+class UploadedFile:
+    """A file of the request: its name as the browser sent it, its size and a readable handle
+    (Django's UploadedFile, or an open file in tests and scripts)."""
+
+    name: str
+    size: int
+    handle: IO[bytes]
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _safe_name(name: str) -> str:
+    """The base name, refused when it is empty or hidden: files are stored flat under the job's
+    folder, so a name can never climb out of it."""
+    base = PurePosixPath(name.replace("\\", "/")).name
+    if not base or base.startswith(".") or base in {".", ".."}:
+        raise UploadRejected(f"{name!r}: not an acceptable file name")
+    return base
+
+
+def _zip_members(archive: zipfile.ZipFile, label: str) -> list[zipfile.ZipInfo]:
+    """The archive's files, refusing the whole zip on a path that climbs out of it, an
+    encrypted entry, or more unpacked bytes than RICHHF_MAX_UNZIPPED_BYTES (a zip bomb)."""
+    members: list[zipfile.ZipInfo] = []
+    total = 0
+    for info in archive.infolist():
+        path = PurePosixPath(info.filename)
+        if path.is_absolute() or ".." in path.parts or "\\" in info.filename:
+            raise UploadRejected(f"{label}: entry {info.filename!r} points outside the archive")
+        if info.flag_bits & 0x1:
+            raise UploadRejected(f"{label}: entry {info.filename!r} is encrypted")
+        if info.is_dir() or path.parts[0] == "__MACOSX" or path.name.startswith("."):
+            continue
+        total += info.file_size
+        if total > settings.RICHHF_MAX_UNZIPPED_BYTES:
+            raise UploadRejected(
+                f"{label}: unpacks to more than {settings.RICHHF_MAX_UNZIPPED_BYTES:,} bytes "
+                "(RICHHF_MAX_UNZIPPED_BYTES)",
+                status_code=413,
+            )
+        members.append(info)
+    if not members:
+        raise UploadRejected(f"{label}: the archive holds no files")
+    return members
+
+
+def _manifest_in(members: Iterable[zipfile.ZipInfo]) -> zipfile.ZipInfo | None:
+    """The manifest closest to the archive's root (items.jsonl first, as import_items does)."""
+    found = [m for m in members if PurePosixPath(m.filename).name in MANIFEST_NAMES]
+    found.sort(
+        key=lambda m: (len(PurePosixPath(m.filename).parts), MANIFEST_NAMES.index(PurePosixPath(m.filename).name))
+    )
+    return found[0] if found else None
+
+
+def _check_table(data: bytes, name: str, check: Callable[[Path], Any]) -> None:
+    """Runs check on a temporary copy named like the upload, so its messages name the file."""
+    with tempfile.TemporaryDirectory(prefix="richhf-check-") as folder:
+        path = Path(folder) / name
+        path.write_bytes(data)
+        try:
+            check(path)
+        except (ManifestError, PromptsError) as exc:
+            raise UploadRejected(str(exc).replace(f"{folder}/", ""), field="files") from exc
+
+
+def _read_manifest(path: Path) -> None:
+    rows = manifest_read(path)
+    if not rows:
+        raise ManifestError(f"{path}: the manifest has no rows")
+
+
+def _check_zip(upload: UploadedFile, kind: str) -> None:
+    upload.handle.seek(0)
+    if not zipfile.is_zipfile(upload.handle):
+        raise UploadRejected(f"{upload.name}: not a zip archive")
+    upload.handle.seek(0)
+    try:
+        with zipfile.ZipFile(upload.handle) as archive:
+            members = _zip_members(archive, upload.name)
+            if kind == ImportJob.Kind.ITEMS:
+                manifest = _manifest_in(members)
+                if manifest is None:
+                    raise UploadRejected(f"{upload.name}: no {', '.join(MANIFEST_NAMES)} in the archive")
+                _check_table(archive.read(manifest), PurePosixPath(manifest.filename).name, _read_manifest)
+            else:
+                names = [PurePosixPath(m.filename) for m in members]
+                if not any(n.suffix.lower() == ".tfrecord" for n in names):
+                    raise UploadRejected(f"{upload.name}: no .tfrecord file in the archive")
+                tables = [m for m, n in zip(members, names, strict=True) if n.suffix.lower() in PROMPT_SUFFIXES]
+                if len(tables) != 1:
+                    raise UploadRejected(
+                        f"{upload.name}: needs exactly one prompts file (.csv, .jsonl or .parquet), found {len(tables)}"
+                    )
+                _check_table(archive.read(tables[0]), PurePosixPath(tables[0].filename).name, load_prompts)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError) as exc:
+        raise UploadRejected(f"{upload.name}: damaged zip archive ({exc})") from exc
+    finally:
+        upload.handle.seek(0)
+
+
+def _check_loose(uploads: list[UploadedFile], kind: str) -> None:
+    suffixes = [Path(u.name).suffix.lower() for u in uploads]
+    if kind == ImportJob.Kind.ITEMS:
+        manifests = [u for u, s in zip(uploads, suffixes, strict=True) if s in MANIFEST_SUFFIXES]
+        if len(manifests) != 1:
+            raise UploadRejected(
+                f"items need exactly one manifest (.csv or .jsonl) next to the images, found {len(manifests)}"
+            )
+        check: Callable[[Path], Any] = _read_manifest
+        table = manifests[0]
+        allowed = {*MANIFEST_SUFFIXES, *IMAGE_SUFFIXES}
+    else:
+        if ".tfrecord" not in suffixes:
+            raise UploadRejected("a release import needs at least one .tfrecord file")
+        tables = [u for u, s in zip(uploads, suffixes, strict=True) if s in PROMPT_SUFFIXES]
+        if len(tables) != 1:
+            raise UploadRejected(f"a release import needs exactly one prompts file, found {len(tables)}")
+        check, table = load_prompts, tables[0]
+        allowed = {".tfrecord", *PROMPT_SUFFIXES, *IMAGE_SUFFIXES}
+    for upload, suffix in zip(uploads, suffixes, strict=True):
+        if suffix not in allowed:
+            raise UploadRejected(f"{upload.name}: unexpected kind of file ({suffix or 'no extension'})")
+    table.handle.seek(0)
+    _check_table(table.handle.read(), _safe_name(table.name), check)
+    table.handle.seek(0)
+
+
+def upload_check(*, kind: str, uploads: list[UploadedFile]) -> None:
+    """Refuses (UploadRejected) an upload that cannot become a job: nothing is written."""
+    if kind not in ImportJob.Kind.values:
+        raise UploadRejected(f"kind must be one of {', '.join(ImportJob.Kind.values)}", field="kind")
+    if not uploads:
+        raise UploadRejected("choose or drop some files first")
+    total = sum(u.size for u in uploads)
+    if total > settings.RICHHF_MAX_UPLOAD_BYTES:
+        raise UploadRejected(
+            f"the upload is {total:,} bytes; the limit is {settings.RICHHF_MAX_UPLOAD_BYTES:,} (RICHHF_MAX_UPLOAD_BYTES)",
+            status_code=413,
+        )
+    names = [_safe_name(u.name) for u in uploads]
+    if len(set(names)) != len(names):
+        raise UploadRejected("two files have the same name")
+    zips = [u for u in uploads if u.name.lower().endswith(".zip")]
+    if zips:
+        if len(uploads) != 1:
+            raise UploadRejected("upload one zip on its own, or loose files without a zip")
+        _check_zip(zips[0], kind)
+    else:
+        _check_loose(uploads, kind)
+
+
+# --------------------------------------------------------------------------- create
+
+
+def _import_job_enqueue(*, job_id: int) -> None:
+    from .tasks import run_import_job
+
+    try:
+        task_publish(run_import_job, job_id)
+    except BrokerUnavailable:
+        # The row says queued; the page shows it, and an admin can upload again.
+        logger.warning("import job %s stays queued: the broker is unreachable", job_id)
+        ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.QUEUED).update(
+            error="The task queue is unreachable; the job waits until a worker picks it up."
+        )
+
+
+def import_job_create(
+    *,
+    campaign: Campaign,
+    kind: str,
+    uploads: list[UploadedFile],
+    requested_by: Any = None,
+    split: str = "",
+    as_gold: bool = False,
+) -> ImportJob:
+    """Checks the upload, stores its files under a fresh folder of the default storage,
+    records the job and enqueues it after commit. On any failure the stored files are
+    deleted again: a refused upload leaves nothing behind."""
+    if split and split not in Split.values:
+        raise UploadRejected(f"split must be one of {', '.join(Split.values)}", field="split")
+    upload_check(kind=kind, uploads=uploads)
+    prefix = f"{UPLOAD_ROOT}/{uuid.uuid4().hex}"
+    stored: list[str] = []
+    try:
+        for upload in uploads:
+            upload.handle.seek(0)
+            stored.append(default_storage.save(f"{prefix}/{_safe_name(upload.name)}", upload.handle))
+        with transaction.atomic():
+            job = ImportJob.objects.create(
+                campaign=campaign,
+                kind=kind,
+                requested_by=requested_by,
+                upload_prefix=prefix,
+                files=stored,
+                upload_bytes=sum(u.size for u in uploads),
+                options={"split": split, "as_gold": as_gold},
+            )
+            transaction.on_commit(lambda: _import_job_enqueue(job_id=job.pk))
+    except BaseException:
+        for name in stored:
+            default_storage.delete(name)
+        raise
+    return job
+
+
+# --------------------------------------------------------------------------- run
+
+
+def _fetch(job: ImportJob, folder: Path) -> None:
+    """Copies the job's files from the storage into folder, unpacking a zip (checked again:
+    the storage is not trusted more than the request was)."""
+    for name in job.files:
+        target = folder / PurePosixPath(name).name
+        with default_storage.open(name, "rb") as src, target.open("wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+        if target.suffix.lower() == ".zip":
+            unpacked = folder / "unpacked"
+            with zipfile.ZipFile(target) as archive:
+                for info in _zip_members(archive, target.name):
+                    destination = unpacked / info.filename
+                    destination.parent.mkdir(parents=True, exist_ok=True)
+                    with archive.open(info) as src, destination.open("wb") as dst:
+                        shutil.copyfileobj(src, dst, 1 << 20)
+            target.unlink()
+
+
+def _progress_writer(job_id: int) -> Callable[[int, int], None]:
+    last = {"p": -1.0}
+
+    def progress(done: int, total: int) -> None:
+        fraction = min(1.0, done / total) if total else 1.0
+        # One row update per 1%: live progress without a write per row.
+        if fraction - last["p"] >= 0.01 or done == total:
+            last["p"] = fraction
+            ImportJob.objects.filter(pk=job_id).update(progress=fraction)
+
+    return progress
+
+
+def _run_items(job: ImportJob, folder: Path, progress: Callable[[int, int], None]) -> tuple[int, int, list[str]]:
+    root = folder / "unpacked" if (folder / "unpacked").is_dir() else folder
+    candidates = sorted(
+        (p for p in root.rglob("*") if p.name in MANIFEST_NAMES or (root == folder and p.suffix in MANIFEST_SUFFIXES)),
+        key=lambda p: (len(p.relative_to(root).parts), p.name not in MANIFEST_NAMES),
+    )
+    if not candidates:
+        raise ManifestError("no manifest in the upload")
+    manifest = candidates[0]
+    rows = manifest_read(manifest)
+    report = items_import_rows(
+        campaign=job.campaign,
+        rows=rows,
+        base=manifest.parent,
+        label=str(manifest.relative_to(root)),
+        default_split=job.options.get("split") or None,
+        progress=progress,
+    )
+    return report.imported, report.already_present, report.problems
+
+
+def _run_release(job: ImportJob, folder: Path, progress: Callable[[int, int], None]) -> tuple[int, int, list[str]]:
+    root = folder / "unpacked" if (folder / "unpacked").is_dir() else folder
+    tfrecords = sorted(root.rglob("*.tfrecord"))
+    prompts = [p for p in root.rglob("*") if p.suffix.lower() in PROMPT_SUFFIXES]
+    total = 0
+    for path in tfrecords:
+        with path.open("rb") as handle:
+            total += sum(1 for _ in scan_records(handle, verify_crc=False))
+    done = {"n": 0}
+
+    def step(n: int) -> None:
+        done["n"] += n
+        progress(done["n"], total)
+
+    report = import_release(
+        campaign=job.campaign,
+        tfrecords=tfrecords,
+        images_dir=root,
+        prompts_path=prompts[0],
+        progress=step,
+        as_gold=bool(job.options.get("as_gold")),
+    )
+    # Problems name the files as the admin uploaded them, not the worker's temporary folder.
+    problems = [p.replace(f"{root}/", "") for p in report.problems]
+    return report.imported, report.already_present, problems
+
+
+def _import_job_fail(job_id: int, error: str) -> None:
+    ImportJob.objects.filter(pk=job_id).update(
+        status=ImportJob.Status.FAILED, error=error[:2000], finished_at=timezone.now()
+    )
+
+
+def import_job_run(*, job_id: int) -> ImportJob | None:
+    """The worker's side. Claimed with one conditional UPDATE, so a duplicate message does
+    nothing; the uploaded files are deleted from the storage when the run ends, whatever
+    its outcome."""
+    job = ImportJob.objects.select_related("campaign").filter(pk=job_id).first()
+    if job is None:
+        logger.warning("import job %s no longer exists; nothing to run", job_id)
+        return None
+    claimed = ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.QUEUED).update(
+        status=ImportJob.Status.RUNNING, started_at=timezone.now(), progress=0, error=""
+    )
+    if not claimed:
+        logger.info("import job %s is %s; this message is a duplicate and does nothing", job_id, job.status)
+        return job
+    folder = Path(tempfile.mkdtemp(prefix="richhf-import-"))
+    try:
+        _fetch(job, folder)
+        run = _run_items if job.kind == ImportJob.Kind.ITEMS else _run_release
+        imported, present, problems = run(job, folder, _progress_writer(job.pk))
+    except (ManifestError, PromptsError) as exc:  # the upload's fault: said on the page, not a crash
+        _import_job_fail(job.pk, str(exc).replace(f"{folder}/", ""))
+    except Exception as exc:
+        _import_job_fail(job.pk, f"{type(exc).__name__}: {exc}".replace(f"{folder}/", ""))
+        raise
+    else:
+        ImportJob.objects.filter(pk=job.pk).update(
+            status=ImportJob.Status.SUCCEEDED,
+            progress=1.0,
+            imported=imported,
+            already_present=present,
+            problems=problems,
+            finished_at=timezone.now(),
+        )
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        for name in job.files:
+            default_storage.delete(name)
+    job.refresh_from_db()
+    return job
