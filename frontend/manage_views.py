@@ -270,7 +270,7 @@ def invite_accept(request: HttpRequest, token: str) -> HttpResponse:
                 raise Http404(exc.message) from exc
             form.add_error("password1", exc.message)
         else:
-            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            login(request, user, backend="richhf_site.auth.RoleModelBackend")
             return redirect("home")
     response = render(
         request,

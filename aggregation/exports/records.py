@@ -45,6 +45,7 @@ class ExportRecord:
     misalignment_png: bytes
     origin: str = "aggregate"  # or "imported"
     extra: dict = field(default_factory=dict)
+    generator: str = ""  # the model that made the image, when known
 
 
 def export_filename(item: Item) -> str:
@@ -110,6 +111,7 @@ def _item_fields(item: Item) -> dict:
         "photorealistic": item.photorealistic,
         "source_id": item.source_id,
         "image_name": item.image.name,
+        "generator": item.generator,
     }
 
 

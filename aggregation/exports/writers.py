@@ -97,7 +97,10 @@ def _write_tfrecord(
                     if prompts is not None:
                         with default_storage.open(record.image_name, "rb") as src:
                             (tmp / "images" / Path(record.filename).name).write_bytes(src.read())
-                        prompts.write(json.dumps({"filename": record.filename, "caption": record.prompt}) + "\n")
+                        line = {"filename": record.filename, "caption": record.prompt}
+                        if record.generator:  # import_richhf reads it back (a generator column)
+                            line["generator"] = record.generator
+                        prompts.write(json.dumps(line) + "\n")
                     done += 1
                     progress(done, total)
                 written.append((name, writer.count))
@@ -119,6 +122,7 @@ PARQUET_SCHEMA = pa.schema(
         ("category", pa.string()),
         ("photorealistic", pa.bool_()),
         ("source_id", pa.string()),
+        ("generator", pa.string()),
         ("image_path", pa.string()),
         ("image", pa.binary()),
         *[(f"{s}_mean", pa.float64()) for s in SCORE_NAMES],
@@ -144,6 +148,7 @@ def _parquet_row(record: ExportRecord, include_image: bool, read_image: Callable
         "category": record.category,
         "photorealistic": record.photorealistic,
         "source_id": record.source_id,
+        "generator": record.generator,
         "image_path": record.image_name,
         "image": read_image(record.image_name) if include_image else None,
         **{f"{s}_mean": record.raw_mean[s] for s in SCORE_NAMES},
