@@ -89,6 +89,10 @@ class CampaignForm(forms.Form):
         help_text="Empty: Chinese-speaking raters see the default guidelines.",
     )
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
     def values(self) -> dict[str, Any]:
         data = dict(self.cleaned_data)
         data["guidelines_translations"] = {"zh-hans": data.pop("guidelines_zh_hans") or ""}
@@ -279,7 +283,9 @@ def invite_accept(request: HttpRequest, token: str) -> HttpResponse:
         status=400 if request.method == "POST" else 200,
     )
     response["Cache-Control"] = "no-store"
-    response["Referrer-Policy"] = "no-referrer"  # the token is in this page's URL
+    # The token is in this page's URL: never sent to another site. ("no-referrer" would make
+    # the browser send Origin: null with the form, which Django's CSRF check refuses.)
+    response["Referrer-Policy"] = "same-origin"
     return response
 
 

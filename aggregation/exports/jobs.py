@@ -317,7 +317,12 @@ def _run_items(job: ImportJob, folder: Path, progress: Callable[[int, int], None
         default_split=job.options.get("split") or None,
         progress=progress,
     )
-    return report.imported, report.already_present, report.problems
+    return report.imported, report.already_present, [_relative(p, root) for p in report.problems]
+
+
+def _relative(problem: str, root: Path) -> str:
+    """Names files as the admin uploaded them, not by the worker's temporary folder."""
+    return problem.replace(f"{root}/", "").replace(str(root), "the upload")
 
 
 def _run_release(job: ImportJob, folder: Path, progress: Callable[[int, int], None]) -> tuple[int, int, list[str]]:
@@ -343,7 +348,7 @@ def _run_release(job: ImportJob, folder: Path, progress: Callable[[int, int], No
         as_gold=bool(job.options.get("as_gold")),
     )
     # Problems name the files as the admin uploaded them, not the worker's temporary folder.
-    problems = [p.replace(f"{root}/", "") for p in report.problems]
+    problems = [_relative(p, root) for p in report.problems]
     return report.imported, report.already_present, problems
 
 

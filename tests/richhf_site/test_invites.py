@@ -43,7 +43,7 @@ def test_invitee_sets_a_password_once_and_is_logged_in(issued):
     client = Client()
     page = client.get(url)
     assert page.status_code == 200 and "Welcome, newbie" in page.content.decode()
-    assert page["Referrer-Policy"] == "no-referrer" and "no-store" in page["Cache-Control"]
+    assert page["Referrer-Policy"] == "same-origin" and "no-store" in page["Cache-Control"]
     mismatch = client.post(url, {"password1": GOOD_PASSWORD, "password2": GOOD_PASSWORD + "x"})
     assert mismatch.status_code == 400 and "The two passwords differ" in mismatch.content.decode()
     weak = client.post(url, {"password1": "123", "password2": "123"})

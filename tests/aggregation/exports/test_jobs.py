@@ -86,6 +86,9 @@ def test_zip_with_bad_rows_imports_the_good_ones_and_names_each_bad_row(make_cam
     assert "split must be one of" in job.problems[2]
     assert "not a readable image" in job.problems[3]
     assert "points outside" in job.problems[4]
+    # Files are named as uploaded, never by the worker's temporary folder.
+    assert job.problems[0] == "batch/items.csv:3: image 'missing.png' not found in batch"
+    assert not any("/tmp" in p or "richhf-import" in p for p in job.problems)
     items = {i.source_id: i for i in Item.objects.filter(campaign=campaign)}
     assert set(items) == {"a.png", "d.png"}
     assert items["a.png"].generator == "sdxl" and items["d.png"].generator == "dalle3"

@@ -13,11 +13,14 @@ export function csrfToken() {
 // {"detail", "errors": {field: [...]}} -> one readable line.
 export function errorText(body, fallback) {
   if (!body || typeof body !== "object") return fallback;
-  const fields = Object.entries(body.errors || {})
-    .map(([field, messages]) => `${field}: ${[].concat(messages).join(" ")}`)
-    .join("; ");
   const detail = body.detail || "";
-  if (fields && !detail.includes(fields)) return detail ? `${detail} (${fields})` : fields;
+  // Field messages the detail does not already say (a service error repeats it under its field).
+  const extra = Object.entries(body.errors || {})
+    .map(([field, messages]) => [field, [].concat(messages).filter((m) => !detail.includes(m))])
+    .filter(([, messages]) => messages.length)
+    .map(([field, messages]) => `${field}: ${messages.join(" ")}`)
+    .join("; ");
+  if (extra) return detail ? `${detail} (${extra})` : extra;
   return detail || fallback;
 }
 

@@ -132,6 +132,7 @@ if (form) {
       }
       chosen = [];
       listFiles();
+      $("send-progress").hidden = true;
       showJob(body, null);
       follow(body.id);
     });
