@@ -393,7 +393,4 @@ DATA_UPLOAD_MAX_NUMBER_FILES = int(os.environ.get("RICHHF_MAX_UPLOAD_FILES", "50
 # Invite links for new rater accounts: one use, this many hours.
 RICHHF_INVITE_HOURS = int(os.environ.get("RICHHF_INVITE_HOURS", "72"))
 # Export and import jobs share one status choice set: one named enum in the API schema.
-SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
-    **SPECTACULAR_SETTINGS.get("ENUM_NAME_OVERRIDES", {}),
-    "JobStatusEnum": "aggregation.exports.models.ExportJob.Status",
-}
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {"JobStatusEnum": "aggregation.exports.models.ExportJob.Status"}
