@@ -81,7 +81,10 @@ def _inspect_image(data: bytes, filename: str) -> tuple[int, int, str]:
         with Image.open(io.BytesIO(data)) as img:
             width, height = img.size
             fmt = (img.format or "").lower()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+    except UnidentifiedImageError as exc:
+        # Pillow's own message names its in-memory buffer ("<_io.BytesIO object at 0x...>").
+        raise ItemRejected(f"{filename}: not a readable image (unknown or damaged format)", field="image") from exc
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise ItemRejected(f"{filename}: not a readable image ({exc})", field="image") from exc
     if width * height > settings.RICHHF_MAX_IMAGE_PIXELS:
         raise ItemRejected(f"{filename}: image too large ({width}x{height})", field="image")

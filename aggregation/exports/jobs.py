@@ -20,6 +20,7 @@ import uuid
 import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
@@ -263,6 +264,39 @@ def import_job_create(
             default_storage.delete(name)
         raise
     return job
+
+
+# --------------------------------------------------------------------------- reconcile
+
+# The import task's hard time limit (tasks.py): a job "running" for longer lost its worker.
+IMPORT_TIME_LIMIT_S = 3 * 3600 + 300
+IMPORT_RUNNING_STALE_AFTER = timedelta(seconds=IMPORT_TIME_LIMIT_S + 300)
+
+
+def import_jobs_reconcile(*, queued_grace: timedelta, now: datetime | None = None) -> list[int]:
+    """Enqueues again every import job whose message may have been lost (queued for longer
+    than queued_grace), and puts back in the queue the jobs whose worker died mid-run (running
+    past the task's time limit: their files are still in the storage, since only a finished
+    run deletes them). Re-running is safe: items are found by their content hash, ground
+    truth by its item, so rows already imported are counted as already present."""
+    from .tasks import run_import_job
+
+    now = now or timezone.now()
+    stale = ImportJob.objects.filter(
+        status=ImportJob.Status.RUNNING, started_at__lt=now - IMPORT_RUNNING_STALE_AFTER
+    ).values_list("id", flat=True)
+    for job_id in list(stale):
+        ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.RUNNING).update(
+            status=ImportJob.Status.QUEUED, error="The worker running this job stopped; it runs again."
+        )
+    stranded = ImportJob.objects.filter(status=ImportJob.Status.QUEUED, created_at__lt=now - queued_grace).values_list(
+        "id", flat=True
+    )
+    enqueued: list[int] = []
+    for job_id in sorted(stranded):
+        task_publish(run_import_job, job_id)  # beat retries on its next tick if the broker is down
+        enqueued.append(job_id)
+    return enqueued
 
 
 # --------------------------------------------------------------------------- run

@@ -151,6 +151,7 @@ def test_admin_invites_by_username_csv_and_one_time_link(live_server, page, brow
     page.click("#invite-new button[type=submit]")
     link = page.locator("#invite-link").input_value()
     assert "/invite/" in link
+    expect(page.locator("#invite-link-box")).to_be_in_viewport()  # the answer scrolls to it
     screenshot(page, "campaigns-invite-link")
     token = link.rstrip("/").rsplit("/", 1)[1]
     invite = Invite.objects.get(user__username="dora")

@@ -84,7 +84,7 @@ def test_zip_with_bad_rows_imports_the_good_ones_and_names_each_bad_row(make_cam
     assert "missing.png" in job.problems[0] and "not found" in job.problems[0]
     assert "no prompt" in job.problems[1]
     assert "split must be one of" in job.problems[2]
-    assert "not a readable image" in job.problems[3]
+    assert job.problems[3] == "batch/items.csv:6: notimage.png: not a readable image (unknown or damaged format)"
     assert "points outside" in job.problems[4]
     # Files are named as uploaded, never by the worker's temporary folder.
     assert job.problems[0] == "batch/items.csv:3: image 'missing.png' not found in batch"
@@ -291,3 +291,25 @@ def test_import_items_command_reads_the_generator_column(make_campaign, tmp_path
     (tmp_path / "items.csv").write_text("image,prompt,generator\na.png,a cat,sdxl-1.0\n")
     call_command("import_items", str(tmp_path), "--campaign", "cli", "--no-progress")
     assert Item.objects.get(campaign__name="cli").generator == "sdxl-1.0"
+
+
+def test_reconciler_enqueues_lost_jobs_and_reruns_those_whose_worker_died(make_campaign, monkeypatch):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    campaign = make_campaign("lost")
+    sent: list[int] = []
+    monkeypatch.setattr(jobs, "task_publish", lambda task, job_id: sent.append(job_id))
+    fresh = jobs.import_job_create(campaign=campaign, kind="items", uploads=[upload("batch.zip", bad_rows_zip())])
+    lost = jobs.import_job_create(campaign=campaign, kind="items", uploads=[upload("batch.zip", bad_rows_zip())])
+    dead = jobs.import_job_create(campaign=campaign, kind="items", uploads=[upload("batch.zip", bad_rows_zip())])
+    old = timezone.now() - timedelta(hours=5)
+    ImportJob.objects.filter(pk__in=[lost.pk, dead.pk]).update(created_at=old)
+    ImportJob.objects.filter(pk=dead.pk).update(status="running", started_at=old, progress=0.4)
+    assert jobs.import_jobs_reconcile(queued_grace=timedelta(minutes=10)) == [lost.pk, dead.pk]
+    assert sent == [lost.pk, dead.pk] and fresh.pk not in sent
+    # The dead run's job runs again from its files, still in the storage; rows it had already
+    # written count as already present.
+    job = jobs.import_job_run(job_id=dead.pk)
+    assert job.status == "succeeded" and job.imported + job.already_present == 2
