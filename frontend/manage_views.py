@@ -9,7 +9,9 @@ follow jobs but may not change anything (403); an admin may do everything.
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
@@ -44,6 +46,20 @@ def _require_lead(request: HttpRequest) -> None:
 def _require_admin(request: HttpRequest) -> None:
     if not roles.is_admin(request.user):
         raise PermissionDenied("Only admins may change campaigns, upload, import or export.")
+
+
+def _explained_403(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """A refused page says why and where to go, in the site's frame (Django's bare 403 says
+    neither). Still a 403: the check is the same."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except PermissionDenied as exc:
+            return render(request, "frontend/manage/forbidden.html", {"reason": str(exc)}, status=403)
+
+    return wrapper
 
 
 def _nav(request: HttpRequest, active: str) -> dict[str, Any]:
@@ -108,6 +124,7 @@ def _form_initial(campaign: Campaign | None) -> dict[str, Any]:
 
 
 @login_required
+@_explained_403
 def campaign_list(request: HttpRequest) -> HttpResponse:
     _require_lead(request)
     rows = Campaign.objects.annotate(n_items=Count("items", distinct=True), n_raters=Count("raters", distinct=True))
@@ -166,6 +183,7 @@ def _save(request: HttpRequest, campaign: Campaign | None) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@_explained_403
 def campaign_new(request: HttpRequest) -> HttpResponse:
     _require_admin(request)
     if request.method == "POST":
@@ -175,6 +193,7 @@ def campaign_new(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@_explained_403
 def campaign_edit(request: HttpRequest, campaign_id: int) -> HttpResponse:
     _require_admin(request)
     campaign = get_object_or_404(Campaign, pk=campaign_id)
@@ -187,6 +206,7 @@ def campaign_edit(request: HttpRequest, campaign_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
+@_explained_403
 def campaign_invite(request: HttpRequest, campaign_id: int) -> HttpResponse:
     """Existing accounts by username (a textarea, one a line) or a CSV file."""
     _require_admin(request)
@@ -210,6 +230,7 @@ def campaign_invite(request: HttpRequest, campaign_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
+@_explained_403
 def campaign_invite_link(request: HttpRequest, campaign_id: int) -> HttpResponse:
     """A new rater account and its one-time link, shown on this one answer only (a page, not a
     redirect: the token never goes into a cookie, a log line or a URL we keep)."""
@@ -324,16 +345,19 @@ def _max_upload_bytes() -> int:
 
 
 @login_required
+@_explained_403
 def uploads(request: HttpRequest) -> HttpResponse:
     return _jobs_page(request, kind=ImportJob.Kind.ITEMS)
 
 
 @login_required
+@_explained_403
 def imports(request: HttpRequest) -> HttpResponse:
     return _jobs_page(request, kind=ImportJob.Kind.RELEASE)
 
 
 @login_required
+@_explained_403
 def import_job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
     _require_lead(request)
     job = get_object_or_404(ImportJob.objects.select_related("campaign", "requested_by"), pk=job_id)
@@ -349,6 +373,7 @@ def import_job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
 
 
 @login_required
+@_explained_403
 def exports(request: HttpRequest) -> HttpResponse:
     _require_lead(request)
     history = ExportJob.objects.select_related("campaign", "requested_by")[:50]

@@ -262,6 +262,7 @@ def test_malformed_and_oversized_uploads_are_refused_with_a_clear_message(
     page.set_input_files("#files", files=[{"name": "big.zip", "mimeType": "application/zip", "buffer": b"x" * 5000}])
     expect(page.locator("#upload-error")).to_contain_text("the limit is 1,000")
     expect(page.locator("#start-upload")).to_be_disabled()
+    expect(page.locator("#send-progress")).to_be_hidden()  # nothing is being sent
     screenshot(page, "uploads-refused")
     # The server says the same if the page's own check is bypassed.
     status = page.evaluate(
@@ -346,6 +347,7 @@ def test_lead_reads_but_cannot_change_and_a_rater_is_refused(live_server, page, 
     expect(page.locator("#upload-form")).to_have_count(0)
     for path in ("/manage/campaigns/new/", f"/manage/campaigns/{campaign.pk}/"):
         assert page.goto(f"{live_server.url}{path}").status == 403, path
+    expect(page.locator("#forbidden")).to_contain_text("Only admins may change campaigns")
     screenshot(page, "manage-lead-denied")
     status = page.evaluate(
         """async (id) => (await fetch(`/api/campaigns/${id}/exports/`, {method: "POST",
