@@ -313,3 +313,20 @@ def test_reconciler_enqueues_lost_jobs_and_reruns_those_whose_worker_died(make_c
     # written count as already present.
     job = jobs.import_job_run(job_id=dead.pk)
     assert job.status == "succeeded" and job.imported + job.already_present == 2
+
+
+def test_release_import_job_as_gold_makes_gold_items_not_ground_truth(annotated, tmp_path):  # noqa: F811
+    from annotation.models import GoldReference
+
+    campaign, _ = annotated
+    job = export_job_run(job_id=ExportJob.objects.create(campaign=campaign, format="tfrecord", with_images=True).pk)
+    with job.archive.open("rb") as handle:
+        blob = handle.read()
+    gold = Campaign.objects.create(name="gold")
+    imp = jobs.import_job_create(campaign=gold, kind="release", uploads=[upload("release.zip", blob)], as_gold=True)
+    assert imp.options["as_gold"] is True
+    imp = jobs.import_job_run(job_id=imp.pk)
+    assert imp.status == "succeeded" and imp.imported == 6, (imp.error, imp.problems)
+    assert Item.objects.filter(campaign=gold, is_gold=True).count() == 6
+    assert GoldReference.objects.filter(item__campaign=gold).count() == 6
+    assert not ImportedLabel.objects.filter(item__campaign=gold).exists()
