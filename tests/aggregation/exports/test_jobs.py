@@ -1,4 +1,4 @@
-"""Upload and import jobs (aggregation/exports/jobs.py): what an admin's upload becomes.
+"""Upload and import jobs (aggregation/exports/jobs.py, uploads.py): what an admin's upload becomes.
 
 The job runs here in-process (import_job_run, the task's body); test_jobs_worker.py runs the
 same through a real Celery worker.
