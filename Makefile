@@ -9,11 +9,16 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test test-fast install system-deps services lint format typecheck ci compose-check clean
 
+# The first install takes a few minutes: it says what it is doing, one line per package.
 $(STAMP): requirements.txt requirements-modeling.txt requirements-dev.txt
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt
-	touch $(STAMP)
+	@test -x $(PY) || { echo "==> Creating the virtual environment in $(VENV) ($(PYTHON))"; $(PYTHON) -m venv $(VENV); }
+	@echo "==> Upgrading pip"
+	@$(PY) -m pip install --quiet --upgrade pip
+	@echo "==> Installing Python packages from requirements-dev.txt (a few minutes the first time; later runs skip this)"
+	@set -o pipefail; $(PY) -m pip install --progress-bar off -r requirements-dev.txt \
+		| awk '/^(Collecting|Successfully installed)/ { print "    " $$0; fflush() }'
+	@touch $(STAMP)
+	@echo "==> Python packages installed"
 
 install: $(STAMP)
 

@@ -80,6 +80,7 @@ class ItemInput:
     photorealistic: bool | None = None
     split: str = Split.TRAIN
     priority: float = 0.0
+    generator: str = ""
 
 
 def _inspect_image(data: bytes, filename: str) -> tuple[int, int, str]:
@@ -92,7 +93,10 @@ def _inspect_image(data: bytes, filename: str) -> tuple[int, int, str]:
         with Image.open(io.BytesIO(data)) as img:
             width, height = img.size
             fmt = (img.format or "").lower()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+    except UnidentifiedImageError as exc:
+        # Pillow's own message names its in-memory buffer ("<_io.BytesIO object at 0x...>").
+        raise ItemRejected(f"{filename}: not a readable image (unknown or damaged format)", field="image") from exc
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise ItemRejected(f"{filename}: not a readable image ({exc})", field="image") from exc
     if width * height > settings.RICHHF_MAX_IMAGE_PIXELS:
         raise ItemRejected(f"{filename}: image too large ({width}x{height})", field="image")
@@ -136,6 +140,7 @@ def item_create(*, campaign: Campaign, data: ItemInput) -> tuple[Item, bool]:
         photorealistic=data.photorealistic,
         split=data.split,
         priority=data.priority,
+        generator=data.generator.strip()[:200],
         content_hash=content_hash,
     )
     suffix = {"jpeg": "jpg"}.get(fmt, fmt)

@@ -393,3 +393,15 @@ LOCALE_PATHS = [BASE_DIR / "locale"]
 MIDDLEWARE.insert(
     MIDDLEWARE.index("django.middleware.common.CommonMiddleware"), "django.middleware.locale.LocaleMiddleware"
 )
+# --- adminpages ---
+# Uploads on the admins' pages (/manage/uploads/): the whole request is refused past
+# RICHHF_MAX_UPLOAD_BYTES (from its Content-Length, before it is read), a zip past
+# RICHHF_MAX_UNZIPPED_BYTES unpacked (a zip bomb). Files over 2.5 MB stream to a temporary file,
+# never into memory. Dropping a folder of images sends one form field per file.
+RICHHF_MAX_UPLOAD_BYTES = int(os.environ.get("RICHHF_MAX_UPLOAD_BYTES", str(1024 * 1024 * 1024)))
+RICHHF_MAX_UNZIPPED_BYTES = int(os.environ.get("RICHHF_MAX_UNZIPPED_BYTES", str(4 * RICHHF_MAX_UPLOAD_BYTES)))
+DATA_UPLOAD_MAX_NUMBER_FILES = int(os.environ.get("RICHHF_MAX_UPLOAD_FILES", "5000"))
+# Invite links for new rater accounts: one use, this many hours.
+RICHHF_INVITE_HOURS = int(os.environ.get("RICHHF_INVITE_HOURS", "72"))
+# Export and import jobs share one status choice set: one named enum in the API schema.
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {"JobStatusEnum": "aggregation.exports.models.ExportJob.Status"}

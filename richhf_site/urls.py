@@ -42,6 +42,7 @@ urlpatterns = [
     ),
     path("", include("aggregation.dashboard.urls")),
     path("", include("aggregation.learning.urls")),
+    path("", include("frontend.manage_urls")),
     path("", include("frontend.urls")),
 ]
 

@@ -10,7 +10,7 @@ from annotation.admin import CampaignAdmin
 from annotation.models import Campaign
 
 from . import services
-from .models import ExportJob, ImportedLabel
+from .models import ExportJob, ImportedLabel, ImportJob
 
 
 @admin.register(ExportJob)
@@ -27,7 +27,15 @@ class ExportJobAdmin(admin.ModelAdmin):
         "created_at",
     ]
     list_filter = ["status", "format", "campaign"]
-    readonly_fields = [f.name for f in ExportJob._meta.fields] + ["download"]
+    # The archive's own link would point at MEDIA_URL, which is never routed (files go through
+    # permission-checked views): "download" links to the export API instead. Progress is shown
+    # as a percentage, not as the raw 0..1 fraction with its help text.
+    readonly_fields = [
+        *(f.name for f in ExportJob._meta.fields if f.name not in {"archive", "progress"}),
+        "progress_percent",
+        "download",
+    ]
+    exclude = ["archive", "progress"]
 
     def has_add_permission(self, request) -> bool:
         return False  # started from the campaign list's actions, so they run as jobs
@@ -41,6 +49,33 @@ class ExportJobAdmin(admin.ModelAdmin):
         if obj.status != ExportJob.Status.SUCCEEDED:
             return "-"
         return format_html('<a href="{}">zip</a>', reverse("exports:download", args=[obj.pk]))
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(admin.ModelAdmin):
+    list_display = ["id", "campaign", "kind", "status", "progress_percent", "imported", "rejected", "created_at"]
+    list_filter = ["status", "kind", "campaign"]
+    readonly_fields = [
+        *(f.name for f in ImportJob._meta.fields if f.name != "progress"),
+        "progress_percent",
+        "page",
+    ]
+    exclude = ["progress"]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # started from /manage/uploads/, so the files reach a worker
+
+    @admin.display(description="progress")
+    def progress_percent(self, obj: ImportJob) -> str:
+        return f"{obj.progress:.0%}"
+
+    @admin.display(description="rejected rows")
+    def rejected(self, obj: ImportJob) -> int:
+        return len(obj.problems)
+
+    @admin.display(description="page")
+    def page(self, obj: ImportJob) -> str:
+        return format_html('<a href="{}">follow on the uploads page</a>', reverse("manage:import-job", args=[obj.pk]))
 
 
 @admin.register(ImportedLabel)

@@ -50,9 +50,16 @@ class PromptsError(ValueError):
 def load_prompts(path: Path) -> dict[str, str]:
     """(filename or id) -> caption, from CSV, JSONL or Parquet. Keys are stored both as given
     and as the base name without extension, so either form matches a record's filename."""
+    return load_prompt_table(path)[0]
+
+
+def load_prompt_table(path: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """(captions, generators): both keyed as load_prompts says. The optional `generator`
+    column names the model that made each image (the dashboard compares generators)."""
     if not path.is_file():
         raise PromptsError(f"{path}: no such prompts file")
     prompts: dict[str, str] = {}
+    generators: dict[str, str] = {}
     try:
         for row in read_table_rows(path):
             if row.error:
@@ -66,9 +73,13 @@ def load_prompts(path: Path) -> dict[str, str]:
                 raise PromptsError(f"{row.where}: needs a filename (or id) and a caption (or prompt)")
             prompts[key] = str(caption)
             prompts.setdefault(Path(key).stem, str(caption))
+            generator = fields.get("generator")
+            if generator not in (None, ""):
+                generators[key] = str(generator)
+                generators.setdefault(Path(key).stem, str(generator))
     except TableError as exc:
         raise PromptsError(str(exc)) from exc
-    return prompts
+    return prompts, generators
 
 
 def index_images(folder: Path) -> dict[str, Path]:
@@ -104,9 +115,12 @@ class _Checked:
     misaligned: list[int]
     image: Path
     maps: tuple[bytes, bytes]
+    generator: str = ""
 
 
-def _check(data: bytes, prompts: dict[str, str], images: dict[str, Path]) -> _Checked:
+def _check(
+    data: bytes, prompts: dict[str, str], images: dict[str, Path], generators: dict[str, str] | None = None
+) -> _Checked:
     try:
         record = RichHFRecord.from_features(decode_example(data))
     except (ValueError, UnicodeDecodeError) as exc:
@@ -126,7 +140,8 @@ def _check(data: bytes, prompts: dict[str, str], images: dict[str, Path]) -> _Ch
     implausibility, misalignment = (
         encode_png(_check_map(record.map_png(kind), RELEASE_MAP_NAMES[kind])) for kind in MAP_KINDS
     )
-    return _Checked(record, prompt, words, misaligned, image, (implausibility, misalignment))
+    generator = (generators or {}).get(record.filename) or (generators or {}).get(record.image_id) or ""
+    return _Checked(record, prompt, words, misaligned, image, (implausibility, misalignment), generator)
 
 
 def _write_gold(item, checked: _Checked) -> bool:
@@ -152,6 +167,7 @@ def _write(campaign: Campaign, checked: _Checked, split: str, source: str, as_go
             prompt=checked.prompt,
             source_id=record.filename,
             split=split,
+            generator=checked.generator,
         ),
     )
     if as_gold:
@@ -207,7 +223,7 @@ def import_release(
     as_gold: bool = False,
 ) -> ImportReport:
     """as_gold: each record's item becomes a gold item with the record as its reference."""
-    prompts = load_prompts(prompts_path)
+    prompts, generators = load_prompt_table(prompts_path)
     images = index_images(images_dir)
     report = ImportReport()
     for path in tfrecords:
@@ -216,6 +232,7 @@ def import_release(
                 path,
                 campaign=campaign,
                 prompts=prompts,
+                generators=generators,
                 images=images,
                 report=report,
                 progress=progress,
@@ -231,6 +248,7 @@ def _import_file(
     *,
     campaign: Campaign,
     prompts: dict[str, str],
+    generators: dict[str, str],
     images: dict[str, Path],
     report: ImportReport,
     progress: Callable[[int], object] | None,
@@ -247,7 +265,7 @@ def _import_file(
                 report.problems.append(f"{where}: {record.problem}{rest}")
                 continue
             try:
-                checked = _check(record.payload, prompts, images)
+                checked = _check(record.payload, prompts, images, generators)
                 if _write(campaign, checked, split, where, as_gold=as_gold):
                     report.imported += 1
                 else:

@@ -57,6 +57,10 @@ class ExportJob(models.Model):
     include_image_bytes = models.BooleanField(
         default=False, help_text="Parquet only: embed image bytes instead of paths."
     )
+    with_images = models.BooleanField(
+        default=False, help_text="TFRecord only: add images/<filename> and prompts.jsonl (trainable, re-importable)."
+    )
+    split = models.CharField(max_length=10, blank=True, help_text="train, dev or test; empty: every split.")
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     progress = models.FloatField(default=0.0, help_text="0..1")
@@ -77,3 +81,44 @@ class ExportJob(models.Model):
 
     def __str__(self) -> str:
         return f"{self.format} export of {self.campaign} ({self.status})"
+
+
+class ImportJob(models.Model):
+    """An upload from the admins' page, imported by a worker: items (images plus a CSV/JSONL
+    manifest, or one zip) or a RichHF-18K release (TFRecords, images, prompts).
+
+    The uploaded files wait in the default storage under `upload_prefix` (a bucket when
+    RICHHF_STORAGE=s3, so web and worker share no disk); the worker deletes them when done.
+    """
+
+    class Kind(models.TextChoices):
+        ITEMS = "items", "items (images + manifest)"
+        RELEASE = "release", "RichHF-18K release"
+
+    Status = ExportJob.Status
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="import_jobs")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    upload_prefix = models.CharField(max_length=255, help_text="storage folder of the uploaded files")
+    files = models.JSONField(default=list, help_text="names of the uploaded files")
+    upload_bytes = models.BigIntegerField(default=0)
+    options = models.JSONField(default=dict, blank=True, help_text="split (items), as_gold (release)")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    progress = models.FloatField(default=0.0, help_text="0..1")
+    imported = models.PositiveIntegerField(default=0)
+    already_present = models.PositiveIntegerField(default=0)
+    problems = models.JSONField(default=list, blank=True, help_text="every rejected row as FILE:LINE: reason")
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(progress__gte=0) & Q(progress__lte=1), name="importjob_progress_unit"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} import into {self.campaign} ({self.status})"

@@ -45,6 +45,7 @@ class ExportRecord:
     misalignment_png: bytes
     origin: str = "aggregate"  # or "imported"
     extra: dict = field(default_factory=dict)
+    generator: str = ""  # the model that made the image, when known
 
 
 def export_filename(item: Item) -> str:
@@ -71,19 +72,19 @@ def _imported(campaign: Campaign):
     return ImportedLabel.objects.filter(item__campaign=campaign)
 
 
-def export_plan(campaign: Campaign) -> ExportPlan:
-    """Counts in one pass over the campaign's items (EXISTS semi-joins, no IN lists)."""
+def export_plan(campaign: Campaign, *, split: str | None = None) -> ExportPlan:
+    """Counts in one pass over the campaign's items (EXISTS semi-joins, no IN lists); only
+    split's items when one is given."""
     truth = Exists(_current_aggregates(campaign).filter(item_id=OuterRef("pk"))) | Exists(
         _imported(campaign).filter(item_id=OuterRef("pk"))
     )
-    counts = (
-        Item.objects.filter(campaign=campaign, is_gold=False)
-        .annotate(has_truth=truth)
-        .aggregate(
-            total=Count("pk"),
-            exportable=Count("pk", filter=Q(has_truth=True)),
-            incomplete=Count("pk", filter=Q(has_truth=False, completed_at__isnull=True)),
-        )
+    items = Item.objects.filter(campaign=campaign, is_gold=False)
+    if split:
+        items = items.filter(split=split)
+    counts = items.annotate(has_truth=truth).aggregate(
+        total=Count("pk"),
+        exportable=Count("pk", filter=Q(has_truth=True)),
+        incomplete=Count("pk", filter=Q(has_truth=False, completed_at__isnull=True)),
     )
     total, exportable, incomplete = counts["total"], counts["exportable"], counts["incomplete"]
     complete_without = total - exportable - incomplete
@@ -110,6 +111,7 @@ def _item_fields(item: Item) -> dict:
         "photorealistic": item.photorealistic,
         "source_id": item.source_id,
         "image_name": item.image.name,
+        "generator": item.generator,
     }
 
 
@@ -161,14 +163,14 @@ def rater_pseudonym(user_id: int) -> str:
     return f"rater-{digest[:12]}"
 
 
-def iter_raw_annotations(campaign: Campaign) -> Iterator[dict]:
-    """Every submitted answer of the campaign, for re-aggregation under other rules."""
+def iter_raw_annotations(campaign: Campaign, *, split: str | None = None) -> Iterator[dict]:
+    """Every submitted answer of the campaign (of split's items when given), for
+    re-aggregation under other rules."""
     # Gold items' answers are quality checks, never data (issue 13).
-    qs = (
-        Annotation.objects.filter(item__campaign=campaign, item__is_gold=False)
-        .select_related("item")
-        .order_by("item_id", "id")
-    )
+    qs = Annotation.objects.filter(item__campaign=campaign, item__is_gold=False)
+    if split:
+        qs = qs.filter(item__split=split)
+    qs = qs.select_related("item").order_by("item_id", "id")
     for ann in qs.iterator(chunk_size=CHUNK):
         item = ann.item
         yield {

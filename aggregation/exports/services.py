@@ -28,6 +28,7 @@ from richhf_site.errors import ApplicationError
 from richhf_site.faults import BrokerUnavailable, task_publish
 
 from .models import ExportJob
+from .records import SPLIT_ORDER
 from .writers import FORMATS, export_campaign, sha256_of
 
 logger = logging.getLogger(__name__)
@@ -56,14 +57,35 @@ def _export_job_enqueue(*, job_id: int) -> None:
 
 @transaction.atomic
 def export_job_create(
-    *, campaign: Campaign, fmt: str, requested_by=None, include_image_bytes: bool = False
+    *,
+    campaign: Campaign,
+    fmt: str,
+    requested_by=None,
+    include_image_bytes: bool = False,
+    with_images: bool = False,
+    split: str = "",
 ) -> ExportJob:
     """Records the request and enqueues the export after commit (or leaves it to the reconciler
-    when the broker is unreachable)."""
+    when the broker is unreachable). The options are the command's: include_image_bytes
+    (Parquet), with_images (TFRecord: images and prompts.jsonl ride along), split."""
     if fmt not in FORMATS:
         raise ApplicationError(f"format must be one of {', '.join(FORMATS)}", field="format")
+    if split and split not in SPLIT_ORDER:
+        raise ApplicationError(f"split must be one of {', '.join(SPLIT_ORDER)}", field="split")
+    if include_image_bytes and fmt != "parquet":
+        raise ApplicationError("image bytes can only be embedded in a Parquet export", field="include_image_bytes")
+    if with_images and fmt != "tfrecord":
+        raise ApplicationError(
+            "images and prompts ride along with a TFRecord export only (Parquet can embed image bytes)",
+            field="with_images",
+        )
     job = ExportJob.objects.create(
-        campaign=campaign, format=fmt, requested_by=requested_by, include_image_bytes=include_image_bytes
+        campaign=campaign,
+        format=fmt,
+        requested_by=requested_by,
+        include_image_bytes=include_image_bytes,
+        with_images=with_images,
+        split=split,
     )
     transaction.on_commit(lambda: _export_job_enqueue(job_id=job.pk))
     return job
@@ -185,11 +207,15 @@ def _export_job_execute(job: ExportJob) -> ExportJob:
             out_dir=work / "out",
             progress=progress,
             include_image_bytes=job.include_image_bytes,
+            with_images=job.with_images,
+            split=job.split or None,
         )
         archive = work / f"{job.campaign.name}-{job.format}-{job.pk}.zip"
+        out = work / "out"
         with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_STORED) as zf:
-            for path in sorted((work / "out").iterdir()):
-                zf.write(path, arcname=path.name)
+            # Every file, images/ included, under its path in the export folder.
+            for path in sorted(p for p in out.rglob("*") if p.is_file()):
+                zf.write(path, arcname=path.relative_to(out).as_posix())
         with archive.open("rb") as handle:
             job.archive.save(archive.name, File(handle), save=False)
         job.sha256 = sha256_of(archive)

@@ -72,7 +72,12 @@ def release_record(record: ExportRecord) -> RichHFRecord:
 
 
 def _write_tfrecord(
-    campaign: Campaign, tmp: Path, progress: Progress, total: int, with_images: bool = False
+    campaign: Campaign,
+    tmp: Path,
+    progress: Progress,
+    total: int,
+    with_images: bool = False,
+    splits: tuple[str, ...] = SPLIT_ORDER,
 ) -> list[tuple[str, int]]:
     """The release's three files; with_images adds images/<filename> and prompts.jsonl, the
     layout modeling/ trains on (the release itself ships neither)."""
@@ -84,7 +89,7 @@ def _write_tfrecord(
     if with_images:
         (tmp / "images").mkdir()
     try:
-        for split in SPLIT_ORDER:
+        for split in splits:
             name = f"{split}.tfrecord"
             with TFRecordWriter(tmp / name) as writer:
                 for record in iter_export_records(campaign, splits=(split,)):
@@ -92,7 +97,10 @@ def _write_tfrecord(
                     if prompts is not None:
                         with default_storage.open(record.image_name, "rb") as src:
                             (tmp / "images" / Path(record.filename).name).write_bytes(src.read())
-                        prompts.write(json.dumps({"filename": record.filename, "caption": record.prompt}) + "\n")
+                        line = {"filename": record.filename, "caption": record.prompt}
+                        if record.generator:  # import_richhf reads it back (a generator column)
+                            line["generator"] = record.generator
+                        prompts.write(json.dumps(line) + "\n")
                     done += 1
                     progress(done, total)
                 written.append((name, writer.count))
@@ -114,6 +122,7 @@ PARQUET_SCHEMA = pa.schema(
         ("category", pa.string()),
         ("photorealistic", pa.bool_()),
         ("source_id", pa.string()),
+        ("generator", pa.string()),
         ("image_path", pa.string()),
         ("image", pa.binary()),
         *[(f"{s}_mean", pa.float64()) for s in SCORE_NAMES],
@@ -139,6 +148,7 @@ def _parquet_row(record: ExportRecord, include_image: bool, read_image: Callable
         "category": record.category,
         "photorealistic": record.photorealistic,
         "source_id": record.source_id,
+        "generator": record.generator,
         "image_path": record.image_name,
         "image": read_image(record.image_name) if include_image else None,
         **{f"{s}_mean": record.raw_mean[s] for s in SCORE_NAMES},
@@ -154,7 +164,12 @@ def _parquet_row(record: ExportRecord, include_image: bool, read_image: Callable
 
 
 def _write_parquet(
-    campaign: Campaign, tmp: Path, progress: Progress, total: int, include_image: bool
+    campaign: Campaign,
+    tmp: Path,
+    progress: Progress,
+    total: int,
+    include_image: bool,
+    splits: tuple[str, ...] = SPLIT_ORDER,
 ) -> list[tuple[str, int]]:
     from django.core.files.storage import default_storage
 
@@ -166,7 +181,7 @@ def _write_parquet(
     count = 0
     rows: list[dict] = []
     with pq.ParquetWriter(tmp / name, PARQUET_SCHEMA, compression="zstd") as writer:
-        for record in iter_export_records(campaign):
+        for record in iter_export_records(campaign, splits=splits):
             rows.append(_parquet_row(record, include_image, read_image))
             count += 1
             if len(rows) >= PARQUET_ROW_GROUP:
@@ -178,11 +193,13 @@ def _write_parquet(
     return [(name, count)]
 
 
-def _write_jsonl(campaign: Campaign, tmp: Path, progress: Progress, total: int) -> list[tuple[str, int]]:
+def _write_jsonl(
+    campaign: Campaign, tmp: Path, progress: Progress, total: int, split: str | None = None
+) -> list[tuple[str, int]]:
     name = "annotations.jsonl"
     count = 0
     with (tmp / name).open("w", encoding="utf-8") as handle:
-        for row in iter_raw_annotations(campaign):
+        for row in iter_raw_annotations(campaign, split=split):
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
             count += 1
             progress(count, total)
@@ -208,31 +225,36 @@ def export_campaign(
     progress: Progress | None = None,
     include_image_bytes: bool = False,
     with_images: bool = False,
+    split: str | None = None,
 ) -> ExportResult:
     """Writes the export into out_dir (created if needed) and returns what was written.
 
-    Files appear in out_dir only once all of them are complete; other files already in
-    out_dir are left alone.
+    split limits the export to one split (tfrecord: that split's file only). Files appear in
+    out_dir only once all of them are complete; other files already in out_dir are left alone.
     """
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    if split and split not in SPLIT_ORDER:
+        raise ValueError(f"split must be one of {', '.join(SPLIT_ORDER)}, not {split!r}")
+    splits = (split,) if split else SPLIT_ORDER
     progress = progress or (lambda done, total: None)
-    plan = export_plan(campaign)
+    plan = export_plan(campaign, split=split)
     if fmt == "jsonl":
         from annotation.models import Annotation
 
-        total = Annotation.objects.filter(item__campaign=campaign).count()
+        answers = Annotation.objects.filter(item__campaign=campaign)
+        total = (answers.filter(item__split=split) if split else answers).count()
     else:
         total = plan.exportable
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=out_dir))
     try:
         if fmt == "tfrecord":
-            written = _write_tfrecord(campaign, tmp, progress, total, with_images)
+            written = _write_tfrecord(campaign, tmp, progress, total, with_images, splits)
         elif fmt == "parquet":
-            written = _write_parquet(campaign, tmp, progress, total, include_image_bytes)
+            written = _write_parquet(campaign, tmp, progress, total, include_image_bytes, splits)
         else:
-            written = _write_jsonl(campaign, tmp, progress, total)
+            written = _write_jsonl(campaign, tmp, progress, total, split)
         files = [
             ExportedFile(name=name, records=n, bytes=(tmp / name).stat().st_size, sha256=sha256_of(tmp / name))
             for name, n in written

@@ -47,6 +47,7 @@ class LearningSettings(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name_plural = "learning settings"
         constraints = [
             models.CheckConstraint(
                 condition=Q(random_share__gte=0) & Q(random_share__lte=1), name="learning_random_share_range"

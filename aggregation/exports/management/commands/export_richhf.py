@@ -24,6 +24,7 @@ class Command(BaseCommand):
             action="store_true",
             help="tfrecord: also write images/<filename> and prompts.jsonl (the layout `python -m modeling.train --data` reads)",
         )
+        parser.add_argument("--split", choices=("train", "dev", "test"), help="export this split only")
         parser.add_argument("--no-progress", action="store_true")
 
     def handle(self, *args, **opts):
@@ -48,6 +49,7 @@ class Command(BaseCommand):
                 progress=progress,
                 include_image_bytes=opts["image_bytes"],
                 with_images=opts["with_images"],
+                split=opts["split"],
             )
         finally:
             bar.close()
