@@ -139,6 +139,283 @@ def rater_masks(points_per_rater: Sequence[Points], geometry: RasterGeometry) ->
     return masks
 
 
+@dataclass(frozen=True)
+class MapVotes:
+    """One aggregated map, computed from the raters' disks row by row (no per-rater masks).
+
+    ``values`` is what :func:`counts_to_uint8` gives for the map's vote counts; the figures are
+    exact pixel counts, the same as counting on the raters' binary maps (:func:`rater_masks`).
+    """
+
+    shape: tuple[int, int]  # (out_h, out_w)
+    segment_values: np.ndarray  # uint8: the map in row-major order as runs of equal value ...
+    segment_lengths: np.ndarray  # int64: ... this long (sum = out_h * out_w)
+    n_raters: int
+    max_votes: int  # the most raters covering one pixel
+    covered: int  # pixels covered by at least one rater
+    overlaps: np.ndarray  # int64 (k, k): pixels both raters cover; the diagonal is each rater's area
+
+    def values(self) -> np.ndarray:
+        """The stored 8-bit map, uint8 (out_h, out_w), written segment by segment (memset
+        speed). Built on request, so a batch's maps never sit in memory all at once."""
+        return np.repeat(self.segment_values, self.segment_lengths).reshape(self.shape)
+
+
+# Up to this many raters per map, the overlaps come from a histogram of coverage patterns.
+_PATTERN_RATERS = 8
+
+
+def _inside(col: np.ndarray, sx: np.ndarray, cx: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """The definition's test for column ``col`` (a whole number, as float64) of a row whose
+    r^2 - dy^2 is ``rhs``: the same float operations as rater_masks and the whole-grid check."""
+    dx = (col + 0.5) * sx - cx
+    return dx * dx <= rhs
+
+
+def _walk(edge: np.ndarray, step: float, bound: np.ndarray, sx: np.ndarray, cx: np.ndarray, rhs: np.ndarray) -> None:
+    """Moves every run end (in place) to the row's last inside column in direction ``step``.
+
+    A row's inside columns are one run: along a row dx = (c + 0.5) * sx - cx never decreases,
+    in floating point too (each operation rounds monotonically), so dx^2 falls and then rises.
+    The end of the run is therefore the column that is inside while the next one outward is
+    not. First step outward while the next column is inside, then inward while the end itself
+    is outside, but not past ``bound`` (an end that crosses it marks the row as empty). The
+    estimate is within a column of the answer, so the first pass over all rows does nearly all
+    the work and the loops then run on a handful of rows.
+    """
+    sel = np.flatnonzero(_inside(edge + step, sx, cx, rhs))
+    while sel.size:
+        edge[sel] += step
+        sel = sel[_inside(edge[sel] + step, sx[sel], cx[sel], rhs[sel])]
+    sel = np.flatnonzero(~_inside(edge, sx, cx, rhs))
+    while sel.size:
+        edge[sel] -= step
+        sel = sel[(edge[sel] * step > bound[sel] * step) & ~_inside(edge[sel], sx[sel], cx[sel], rhs[sel])]
+
+
+def rasterise_votes(maps: Sequence[tuple[Sequence[Points], RasterGeometry]]) -> list[MapVotes]:
+    """Several aggregated maps at once, each given as (points per rater, geometry): the stored
+    8-bit values, the vote figures and the raters' pairwise overlaps. Exact to the definition
+    above: bit for bit what :func:`rater_masks` + :func:`vote_counts` + :func:`counts_to_uint8`
+    give, and the same pixel counts, without building a mask.
+
+    Every disk is cut into rows, and a row's covered columns are one run. The run's ends are
+    estimated from the circle equation and then settled with the definition's own float test
+    (:func:`_walk`), so rounding in the estimate never decides a pixel. The runs of all the
+    maps are laid end to end in one position space and swept once: sorted run starts and ends
+    give, between consecutive positions, how many raters cover the pixels there, and
+    ``np.repeat`` writes each map as whole segments of equal value (memset speed). The work
+    grows with the number of disk rows, not with the disks' area or the map size, and one
+    call serves a batch of maps, so numpy's per-call cost is paid once per batch.
+    """
+    n_maps = len(maps)
+    if n_maps == 0:
+        return []
+    geometries = [g for _, g in maps]
+    ks = [len(raters) for raters, _ in maps]
+    kmax = max(ks)
+    if kmax > 255:
+        raise ValueError(f"at most 255 raters fit the uint8 vote counts, not {kmax}")
+    sizes = [g.out_width * g.out_height for g in geometries]
+    offsets = np.zeros(n_maps + 1, dtype=np.int64)
+    np.cumsum(sizes, out=offsets[1:])
+    total = int(offsets[-1])
+    run_start, run_stop, run_rater = _runs(maps, offsets)
+
+    max_votes = np.zeros(n_maps, dtype=np.int64)
+    covered = np.zeros(n_maps, dtype=np.int64)
+    overlaps = np.zeros((n_maps, kmax, kmax), dtype=np.int64)
+    if run_start.size:
+        # One sorted array of events: position, then rater, then start (0) before stop (1).
+        # The order among events at one position does not matter: the segments between them
+        # are empty.
+        keys = np.concatenate([run_start << 9 | run_rater << 1, run_stop << 9 | run_rater << 1 | 1])
+        keys.sort()
+        pos = keys >> 9
+        rater = (keys >> 1) & 255
+        delta = 1 - 2 * (keys & 1)
+        # Each rater's coverage after each event (a rater's own disks may overlap: > 0 counts),
+        # as one bit per rater of the segment's coverage pattern.
+        pattern = np.zeros(keys.size, dtype=np.int64)
+        for r in range(kmax):
+            cover = np.cumsum(np.where(rater == r, delta, 0), dtype=np.int32) > 0
+            pattern |= cover.astype(np.int64) << r
+        seg_len = np.diff(pos, append=total)  # the segment after each event, up to the next
+        # Events grouped by map: a segment belongs to the map holding its first pixel.
+        first = np.searchsorted(pos, offsets, side="left")
+        first[-1] = pos.size  # stops on the last map's last pixel sit at position `total`
+        n_events = np.diff(first)
+        map_of = np.repeat(np.arange(n_maps), n_events)
+        # Each segment's stored byte is counts_to_uint8 of its votes: round(votes / k * 255),
+        # halves up, in integers. (A map without raters has no runs, but the previous map's
+        # last run may stop on its first pixel: that segment holds 0 votes, and k = 1 keeps
+        # the division defined.)
+        if kmax <= _PATTERN_RATERS:
+            # Pixels per map and coverage pattern (a covered segment never crosses a map's
+            # end); every figure follows from these 2^k counts. Float weights are exact here
+            # (integers far below 2^53).
+            n_patterns = 1 << kmax
+            bits = (np.arange(n_patterns)[:, None] >> np.arange(kmax)) & 1  # (patterns, raters)
+            cell = map_of * n_patterns + pattern
+            hist = np.rint(np.bincount(cell, weights=seg_len, minlength=n_maps * n_patterns)).astype(np.int64)
+            hist = hist.reshape(n_maps, n_patterns)
+            hist[:, 0] = 0
+            overlaps = np.matmul((hist[:, :, None] * bits).transpose(0, 2, 1), bits)
+            covered = hist.sum(axis=1)
+            n_votes = bits.sum(axis=1)  # raters in each pattern
+            max_votes = ((hist > 0) * n_votes).max(axis=1)
+            # The stored byte of each (map, pattern): counts_to_uint8 of its votes, looked up.
+            k_m = np.maximum(np.asarray(ks, dtype=np.int64), 1)[:, None]
+            byte = ((n_votes * 510 + k_m) // (2 * k_m)).astype(np.uint8)
+            seg_values = byte.ravel()[cell]
+        else:  # many raters: pairwise sums over the segments instead of 2^k patterns
+            votes = np.zeros(keys.size, dtype=np.int64)
+            for r in range(kmax):
+                votes += (pattern >> r) & 1
+            live = seg_len > 0
+            present = np.flatnonzero(n_events)
+            at = first[present]
+            max_votes[present] = np.maximum.reduceat(np.where(live, votes, 0), at)
+            covered[present] = np.add.reduceat(np.where(votes > 0, seg_len, 0), at)
+            for a in range(kmax):
+                for b in range(a, kmax):
+                    both_bits = ((pattern >> a) & (pattern >> b) & 1).astype(bool)
+                    both = np.add.reduceat(np.where(both_bits, seg_len, 0), at)
+                    overlaps[present, a, b] = overlaps[present, b, a] = both
+            k_of = np.maximum(np.asarray(ks, dtype=np.int64), 1)[map_of]
+            seg_values = ((votes * 510 + k_of) // (2 * k_of)).astype(np.uint8)
+    results = []
+    for m, g in enumerate(geometries):
+        if run_start.size and first[m] < first[m + 1]:
+            lo, hi = int(first[m]), int(first[m + 1])
+            # The map's lead-in before its first event holds no votes; its last segment ends
+            # at the map's end (the next event may belong to a later map).
+            lengths = np.empty(hi - lo + 1, dtype=np.int64)
+            lengths[0] = pos[lo] - offsets[m]
+            lengths[1:] = seg_len[lo:hi]
+            lengths[-1] = offsets[m + 1] - pos[hi - 1]
+            seg = np.empty(hi - lo + 1, dtype=np.uint8)
+            seg[0] = 0
+            seg[1:] = seg_values[lo:hi]
+        else:
+            lengths = np.array([sizes[m]], dtype=np.int64)
+            seg = np.zeros(1, dtype=np.uint8)
+        results.append(
+            MapVotes(
+                shape=(g.out_height, g.out_width),
+                segment_values=seg,
+                segment_lengths=lengths,
+                n_raters=ks[m],
+                max_votes=int(max_votes[m]),
+                covered=int(covered[m]),
+                overlaps=overlaps[m, : ks[m], : ks[m]].copy(),
+            )
+        )
+    return results
+
+
+def _runs(
+    maps: Sequence[tuple[Sequence[Points], RasterGeometry]], offsets: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every disk row's run of covered columns, clipped to its map, as (first position, last
+    position + 1, rater) in the maps' common position space (map offset + row * width +
+    column). Rows that cover no pixel centre give no run."""
+    flat: list = []
+    per_rater: list[int] = []
+    rater_index: list[int] = []
+    map_index: list[int] = []
+    for m, (raters, _) in enumerate(maps):
+        for r, points in enumerate(raters):
+            flat.extend(points)
+            per_rater.append(len(points))
+            rater_index.append(r)
+            map_index.append(m)
+    if not flat:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty
+    xy = np.array(flat, dtype=np.float64).reshape(-1, 2)
+    counts = np.asarray(per_rater, dtype=np.int64)
+    pm = np.repeat(np.asarray(map_index, dtype=np.int64), counts)
+    owner = np.repeat(np.asarray(rater_index, dtype=np.int64), counts)
+    # Per map, the definition's floats exactly as RasterGeometry and rater_masks compute them.
+    geometries = [g for _, g in maps]
+    image_w = np.array([g.image_width for g in geometries], dtype=np.int64)
+    image_h = np.array([g.image_height for g in geometries], dtype=np.int64)
+    out_w = np.array([g.out_width for g in geometries], dtype=np.int64)
+    out_h = np.array([g.out_height for g in geometries], dtype=np.int64)
+    radius = np.array([g.radius for g in geometries], dtype=np.float64)
+    sx_m = image_w / out_w
+    sy_m = image_h / out_h
+    r2_m = radius * radius  # r * r, as rater_masks
+    window = np.ceil(2 * radius / sy_m).astype(np.int64) + 3
+    sx, sy = sx_m[pm], sy_m[pm]
+    cx = xy[:, 0] * image_w[pm]
+    cy = xy[:, 1] * image_h[pm]
+    # Rows a disk may reach: rater_masks' window (from the first row whose centre could lie
+    # within r, floored so never late), clipped to the map.
+    top = np.floor((cy - radius[pm]) / sy - 0.5).astype(np.int64)
+    row_lo = np.maximum(top, 0)
+    n_rows = np.maximum(np.minimum(top + window[pm], out_h[pm]) - row_lo, 0)
+    point = np.repeat(np.arange(xy.shape[0]), n_rows)
+    row = np.arange(point.size) + np.repeat(row_lo - (np.cumsum(n_rows) - n_rows), n_rows)
+    sx_p, cx_p = sx[point], cx[point]
+    dy = (row + 0.5) * sy[point] - cy[point]
+    rhs = r2_m[pm][point] - dy * dy
+    # A row with r^2 - dy^2 < 0 covers nothing (dx^2 >= 0): drop it before any column work.
+    reach = rhs >= 0
+    if not reach.all():
+        point, row, dy, rhs = point[reach], row[reach], dy[reach], rhs[reach]
+        sx_p, cx_p = sx_p[reach], cx_p[reach]
+    # Run ends from the circle equation (an estimate), as whole numbers in float64, then
+    # settled by the definition's test. A row whose ends cross is empty.
+    lo, hi = _estimate_ends(cx_p, sx_p, rhs)
+    _walk(lo, -1.0, hi + 1.0, sx_p, cx_p, rhs)
+    _walk(hi, 1.0, lo - 1.0, sx_p, cx_p, rhs)
+    crossed = lo > hi
+    if crossed.any():
+        _check_empty(np.flatnonzero(crossed), lo, hi, sx_p, cx_p, rhs)
+    pm_p = pm[point]
+    width = out_w[pm_p]
+    first = np.maximum(lo, 0.0).astype(np.int64)
+    last = np.minimum(hi.astype(np.int64), width - 1)
+    keep = first <= last
+    base = offsets[pm_p] + row * width
+    return (base + first)[keep], (base + last + 1)[keep], owner[point][keep]
+
+
+def _estimate_ends(cx: np.ndarray, sx: np.ndarray, rhs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """First and last column of each row's run from the circle equation, as whole numbers in
+    float64: an estimate only (its rounding may be a column off), settled afterwards."""
+    half = np.sqrt(rhs)
+    return np.ceil((cx - half) / sx - 0.5), np.floor((cx + half) / sx - 0.5)
+
+
+def _check_empty(
+    rows: np.ndarray, lo: np.ndarray, hi: np.ndarray, sx: np.ndarray, cx: np.ndarray, rhs: np.ndarray
+) -> None:
+    """Rows whose run came out empty, proven so: the smallest dx^2 of a row is at c0 or c0 + 1,
+    c0 the last column whose centre is at or left of the point (found exactly here). If either
+    is inside after all (an estimate off by more than a column), the row's run is rebuilt
+    from that column, which is certainly inside."""
+    s, c = sx[rows], cx[rows]
+    c0 = np.floor(c / s - 0.5)
+    while (late := (c0 + 0.5) * s - c > 0).any():
+        c0[late] -= 1.0
+    while (early := (c0 + 1.5) * s - c <= 0).any():
+        c0[early] += 1.0
+    at_c0 = _inside(c0, s, c, rhs[rows])
+    seed = np.where(at_c0, c0, c0 + 1.0)
+    wrong = at_c0 | _inside(c0 + 1.0, s, c, rhs[rows])
+    if not wrong.any():
+        return
+    rows, seed = rows[wrong], seed[wrong]
+    lo[rows] = hi[rows] = seed
+    sub_lo, sub_hi = lo[rows], hi[rows]
+    _walk(sub_lo, -1.0, seed, sx[rows], cx[rows], rhs[rows])
+    _walk(sub_hi, 1.0, seed, sx[rows], cx[rows], rhs[rows])
+    lo[rows], hi[rows] = sub_lo, sub_hi
+
+
 def vote_counts(masks: np.ndarray) -> np.ndarray:
     """How many raters cover each pixel: uint8 (out_h, out_w). The heatmap is counts / k."""
     counts = np.zeros(masks.shape[1:], dtype=np.uint8)

@@ -35,7 +35,7 @@ from modeling.heatmaps import RasterGeometry
 from modeling.protocol import MAP_KINDS, SCORE_NAMES
 
 from ..models import ItemAggregate
-from .compute import AggregateInputs, ComputedAggregate, RaterAnswer, compute_aggregate
+from .compute import AggregateInputs, ComputedAggregate, RaterAnswer, iter_aggregates
 
 logger = logging.getLogger(__name__)
 
@@ -155,7 +155,12 @@ def _answers_by_item(item_ids: Sequence[int]) -> dict[int, list[RaterAnswer]]:
     """Every annotation of these items as plain values, in id order: one query, no model
     instances (building 3 Annotation objects per item cost more than the query itself)."""
     by_item: dict[int, list[RaterAnswer]] = {pk: [] for pk in item_ids}
-    rows = Annotation.objects.filter(item_id__in=list(item_ids)).order_by("id").values_list(*_ANSWER_COLUMNS)
+    # Excluded answers (quality review) never count toward an aggregate.
+    rows = (
+        Annotation.objects.filter(item_id__in=list(item_ids), excluded_at__isnull=True)
+        .order_by("id")
+        .values_list(*_ANSWER_COLUMNS)
+    )
     for item_id, pk, implausible, misaligned, words, *scores in rows:
         by_item[item_id].append(
             RaterAnswer(
@@ -233,6 +238,7 @@ def item_aggregates_recompute(*, item_ids: Sequence[int], force: bool = False) -
     skipped = [pk for pk in ids if pk not in items or not by_item[pk]]
     unchanged: list[int] = []
     rows: list[ItemAggregate] = []
+    pending: list[tuple[Item, AggregateInputs, str, str, dict]] = []
     fingerprints: dict[int, tuple[str, dict]] = {}
     for pk, item in items.items():
         if not by_item[pk]:
@@ -253,7 +259,11 @@ def item_aggregates_recompute(*, item_ids: Sequence[int], force: bool = False) -
         ):
             unchanged.append(pk)
             continue
-        computed = compute_aggregate(inputs)
+        pending.append((item, inputs, digest, fingerprint, settings))
+    # All maps of the chunk are rasterised in one pass; each item's are encoded and stored
+    # as it comes.
+    computed_all = iter_aggregates([inputs for _, inputs, *_ in pending])
+    for (item, _, digest, fingerprint, settings), computed in zip(pending, computed_all, strict=True):
         paths = {
             kind: _store_file(heatmap_path(item=item, kind=kind, png=computed.maps[kind].png), computed.maps[kind].png)
             for kind in MAP_KINDS

@@ -63,6 +63,24 @@ def map_agreement(masks: np.ndarray, areas: Sequence[int] | None = None) -> MapA
     return MapAgreement(iou=sum(ious) / len(ious), cc=sum(ccs) / len(ccs) if ccs else None)
 
 
+def map_agreement_from_overlaps(overlaps: np.ndarray, n_pixels: int) -> MapAgreement:
+    """map_agreement from the raters' pixel counts alone: ``overlaps[a, b]`` pixels both raters
+    cover, each rater's area on the diagonal (modeling.heatmaps.MapVotes). The same pairs in
+    the same order, so the same floats as map_agreement on the masks."""
+    k = overlaps.shape[0]
+    if k < 2:
+        return MapAgreement(None, None)
+    areas = [int(overlaps[a, a]) for a in range(k)]
+    ious: list[float] = []
+    ccs: list[float] = []
+    for a, b in itertools.combinations(range(k), 2):
+        iou, cc = pair_iou_cc(areas[a], areas[b], int(overlaps[a, b]), n_pixels)
+        ious.append(iou)
+        if cc is not None:
+            ccs.append(cc)
+    return MapAgreement(iou=sum(ious) / len(ious), cc=sum(ccs) / len(ccs) if ccs else None)
+
+
 def keyword_unanimity(votes: Sequence[int], n_raters: int) -> float:
     """Fraction of words that every rater marked or no rater marked."""
     if not votes:

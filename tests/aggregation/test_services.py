@@ -207,3 +207,73 @@ def test_reconcile_task_body_runs_the_reconciler(small, annotate, monkeypatch):
     sent: list[int] = []
     monkeypatch.setattr(tasks.aggregate_item, "delay", lambda item_id: sent.append(item_id))
     assert tasks.reconcile_aggregates.run(grace_s=0) == 1 and sent == [item.pk]
+
+
+def test_excluded_answers_do_not_count(small, annotate):
+    # Quality review excluded rater 3's answer: the aggregate is the two others' alone.
+    from django.utils import timezone
+
+    campaign, users, item = small
+    kept = annotate(
+        item,
+        users,
+        [
+            answer(implausible=[centre(1, 1)], plausibility=2),
+            answer(implausible=[centre(1, 1)], plausibility=4),
+            answer(implausible=[centre(6, 6)], plausibility=5),
+        ],
+    )
+    kept[2].excluded_at = timezone.now()
+    kept[2].save(update_fields=["excluded_at"])
+    agg = item_aggregate_upsert(item_id=item.pk)
+    assert agg.n_annotations == 2
+    assert agg.annotation_ids == [kept[0].pk, kept[1].pk]
+    assert agg.plausibility_mean == 3
+    values = decode_png(default_storage.open(agg.implausibility_map.name).read())
+    assert values[1, 1] == 255 and values[6, 6] == 0  # both of 2 raters; the excluded disk is absent
+    assert agg.implausibility_iou == 1.0
+
+
+def test_a_chunk_is_computed_as_each_item_alone(raters, make_item, annotate):
+    """The recompute rasterises a whole chunk's maps in one vectorised pass: every row and file
+    must be what the item gets when it is aggregated on its own (different image sizes and
+    rater counts side by side, so nothing leaks between items)."""
+    campaign, users = raters
+    campaign.heatmap_width, campaign.heatmap_height = 40, 30
+    campaign.save()
+    rng = np.random.default_rng(5)
+    items = []
+    for n, (w, h) in enumerate([(80, 80), (120, 60), (37, 311), (512, 768), (100, 100), (64, 48)]):
+        item = make_item(campaign, prompt="a red cat on a blue sofa", width=w, height=h)
+        k = 1 + n % len(users)
+        body = [
+            answer(
+                implausible=rng.random((int(rng.integers(0, 6)), 2)).tolist(),
+                misaligned=rng.random((int(rng.integers(0, 6)), 2)).tolist(),
+                words=[int(rng.integers(0, 6))],
+                plausibility=int(rng.integers(1, 6)),
+            )
+            for _ in range(k)
+        ]
+        annotate(item, users[:k], body)
+        items.append(item)
+    ids = [i.pk for i in items]
+
+    def snapshot() -> dict:
+        out = {}
+        for agg in ItemAggregate.objects.filter(item_id__in=ids):
+            row = {f.name: getattr(agg, f.name) for f in ItemAggregate._meta.concrete_fields}
+            for kind in ("implausibility_map", "misalignment_map"):
+                row[kind] = default_storage.open(row[kind].name).read()
+            for name in ("id", "computed_at"):
+                row.pop(name)
+            out[agg.item_id] = row
+        return out
+
+    assert item_aggregates_recompute(item_ids=ids).computed == sorted(ids)
+    together = snapshot()
+    ItemAggregate.objects.filter(item_id__in=ids).delete()
+    for pk in ids:
+        item_aggregates_recompute(item_ids=[pk])
+    assert snapshot() == together
+    assert len(together) == len(items)

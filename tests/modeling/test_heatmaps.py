@@ -20,6 +20,7 @@ from modeling.heatmaps import (
     encode_heatmap_png,
     encode_png,
     heatmap_to_uint8,
+    rasterise_votes,
     rater_masks,
     vote_counts,
 )
@@ -251,3 +252,95 @@ def test_bad_geometry_is_refused():
         RasterGeometry(0, 10, 8, 8, 0.05)
     with pytest.raises(ValueError):
         RasterGeometry(10, 10, 8, 8, 0.0)
+
+
+# --- rasterise_votes: the run rasteriser the aggregation uses (issue 16) -------------------
+
+
+def _random_maps(rng: np.random.Generator, n_maps: int, max_raters: int) -> list:
+    """Maps of odd and real geometries, a third of the points on the half-pixel lattice (pixel
+    centres at exactly r or a rounding error from it), some off the image, corners, edges."""
+    sizes = [(512, 512), (768, 768), (512, 768), (768, 512), (1024, 1024), (100, 100), (37, 311)]
+    maps = []
+    for _ in range(n_maps):
+        w, h = sizes[int(rng.integers(len(sizes)))]
+        out_w, out_h = (512, 512) if rng.random() < 0.3 else (int(rng.integers(1, 200)), int(rng.integers(1, 200)))
+        fraction = 0.05 if rng.random() < 0.5 else float(rng.uniform(0.002, 0.6))
+        raters = []
+        for _ in range(int(rng.integers(0, max_raters + 1))):
+            n = int(rng.integers(0, 16))
+            lattice = np.stack(
+                [rng.integers(0, 2 * out_w + 1, n) / (2 * out_w), rng.integers(0, 2 * out_h + 1, n) / (2 * out_h)], 1
+            )
+            points = np.where(rng.random((n, 1)) < 0.35, lattice, rng.uniform(-0.05, 1.05, (n, 2)))
+            points[rng.random(n) < 0.1] = rng.integers(0, 2, 2)
+            raters.append(points.tolist())
+        maps.append((raters, RasterGeometry(w, h, out_w, out_h, fraction)))
+    return maps
+
+
+def _assert_votes_match_the_definition(maps: list, results: list) -> None:
+    assert len(results) == len(maps)
+    for (raters, g), votes in zip(maps, results, strict=True):
+        ref = _whole_grid(raters, g)  # (k, h, w), the definition pixel by pixel
+        k = len(raters)
+        counts = ref.sum(axis=0).astype(np.uint8)
+        expected = counts_to_uint8(counts, k) if k else np.zeros((g.out_height, g.out_width), np.uint8)
+        flat = ref.reshape(k, g.out_height * g.out_width).astype(np.int64)
+        assert votes.n_raters == k
+        assert np.array_equal(votes.values(), expected), g
+        assert np.array_equal(votes.overlaps, flat @ flat.T), g
+        assert votes.max_votes == int(counts.max(initial=0)), g
+        assert votes.covered == int(np.count_nonzero(counts)), g
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_run_rasteriser_matches_the_definition_on_batches_of_mixed_maps(seed):
+    """Values, overlaps (areas on the diagonal), max votes and coverage of every map of a batch
+    against the whole-grid definition: maps of different geometries and rater counts (0 to 5)
+    share one call, so a position or rater leaking from one map to the next shows."""
+    rng = np.random.default_rng(200 + seed)
+    for _ in range(6):
+        maps = _random_maps(rng, int(rng.integers(1, 9)), 5)
+        _assert_votes_match_the_definition(maps, rasterise_votes(maps))
+
+
+def test_run_rasteriser_with_many_raters_takes_the_pairwise_path():
+    # Beyond 8 raters the figures come from pairwise sums, not a histogram of 2^k patterns.
+    rng = np.random.default_rng(9)
+    maps = [m for m in _random_maps(rng, 12, 12) if len(m[0]) > 8][:3]
+    assert maps
+    _assert_votes_match_the_definition(maps, rasterise_votes(maps))
+
+
+def test_run_rasteriser_edge_cases():
+    g = RasterGeometry(100, 100, 10, 10, 0.25)
+    maps = [
+        ([], g),  # no raters
+        ([[], []], g),  # raters without points
+        ([[[-3.0, -3.0]], [[5.0, 0.5]]], g),  # disks entirely off the map
+        ([[[1.0, 1.0]]], g),  # the last pixel of the last map is covered: its run ends at the end
+        ([[[0.25, 0.5]]], g),  # centres exactly at distance r (test_pixels_exactly_at_distance_r)
+    ]
+    results = rasterise_votes(maps)
+    _assert_votes_match_the_definition(maps, results)
+    assert results[3].values()[9, 9] == 255 and results[4].values()[3, 0] == 255
+    assert rasterise_votes([]) == []
+
+
+def test_run_ends_are_decided_by_the_definition_not_the_estimate(monkeypatch):
+    """The circle-equation estimate of each run's ends is only a start: even when it is off by
+    up to three columns either way (or claims a row is empty), the runs are settled with the
+    definition's own test, so the maps are unchanged."""
+    import modeling.heatmaps as heatmaps
+
+    exact = heatmaps._estimate_ends
+    rng = np.random.default_rng(11)
+
+    def off(cx, sx, rhs):
+        lo, hi = exact(cx, sx, rhs)
+        return lo + rng.integers(-3, 4, lo.shape), hi + rng.integers(-3, 4, hi.shape)
+
+    monkeypatch.setattr(heatmaps, "_estimate_ends", off)
+    maps = _random_maps(np.random.default_rng(12), 8, 4)
+    _assert_votes_match_the_definition(maps, rasterise_votes(maps))
