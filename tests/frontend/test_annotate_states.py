@@ -49,8 +49,9 @@ def test_nothing_to_do_and_busy_are_explicit(live_server, page, shot, make_user,
     expect(page.locator(f"li[data-campaign='{empty.pk}'] a.start")).to_be_visible()
 
     page.goto(f"{live_server.url}/annotate/{empty.pk}/")
-    page.wait_for_selector("#annotate[data-state=done]")
-    expect(page.locator("#viewer-message-title")).to_have_text("Nothing to do")
+    # A rater who has rated nothing is not told they are done (issue 15, defect 6).
+    page.wait_for_selector("#annotate[data-state=new]")
+    expect(page.locator("#viewer-message-title")).to_have_text("Nothing to rate yet")
     assert page.is_disabled("#submit") and page.is_disabled("#skip")
     shot(page, "10-nothing-to-do")
 
@@ -220,7 +221,7 @@ def test_page_never_shows_other_raters_answers_or_aggregates(live_server, page, 
         rf"^/annotate/{campaign.pk}/$",
         r"^/static/",
         rf"^/api/campaigns/{campaign.pk}/(next|progress)/$",
-        r"^/api/assignments/\d+/(heartbeat|submit)/$",
+        r"^/api/assignments/\d+/(heartbeat|submit|draft)/$",
         r"^/api/items/\d+/image/$",
     ]
     paths = {urlparse(url).path for url, _ in seen if url.startswith(live_server.url)}

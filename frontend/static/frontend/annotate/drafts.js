@@ -1,0 +1,97 @@
+// The draft of the current lease, kept on the server (PUT /api/assignments/<id>/draft/) so it
+// follows the rater to a reload or another device. Saves are debounced; one is in flight at a
+// time, and a change made meanwhile is saved right after it. A server without the endpoint
+// (404/405) turns saving off: the page then only warns before leaving.
+
+import { api } from "./api.js";
+
+const DEBOUNCE_MS = 600;
+
+export class Drafts {
+  constructor({ url, collect, onState = () => {} }) {
+    this.url = url; // assignment id -> URL
+    this.collect = collect; // () => {answer, time_spent_ms}
+    this.onState = onState; // "idle" | "saving" | "saved" | "unsaved" | "off" | "lost" | "error"
+    this.supported = true;
+    this.assignmentId = null;
+    this.dirty = false;
+    this.timer = null;
+    this.inFlight = null;
+  }
+
+  // A new lease: nothing unsaved yet (a restored draft is what the server already has).
+  start(assignmentId, { restored = false } = {}) {
+    clearTimeout(this.timer);
+    this.assignmentId = assignmentId;
+    this.dirty = false;
+    this.onState(restored ? "saved" : "idle");
+  }
+
+  stop() {
+    clearTimeout(this.timer);
+    this.assignmentId = null;
+    this.dirty = false;
+  }
+
+  changed() {
+    if (this.assignmentId === null) return;
+    this.dirty = true;
+    this.onState(this.supported ? "unsaved" : "off");
+    if (!this.supported) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.save(), DEBOUNCE_MS);
+  }
+
+  async save() {
+    clearTimeout(this.timer);
+    if (!this.supported || this.assignmentId === null || !this.dirty) return;
+    if (this.inFlight) {
+      await this.inFlight.catch(() => {});
+      if (!this.dirty) return;
+    }
+    const id = this.assignmentId;
+    this.dirty = false;
+    this.onState("saving");
+    this.inFlight = api(this.url(id), { method: "PUT", body: this.collect() });
+    try {
+      await this.inFlight;
+      if (id === this.assignmentId) this.onState(this.dirty ? "unsaved" : "saved");
+    } catch (err) {
+      if (id !== this.assignmentId) return;
+      if (err.status === 404 || err.status === 405) {
+        this.supported = false;
+        this.dirty = true;
+        this.onState("off");
+      } else if (err.status === 409) {
+        this.onState("lost"); // the lease is gone; the heartbeat says so in words
+      } else {
+        this.dirty = true;
+        this.onState("error");
+        this.timer = setTimeout(() => this.save(), 5000);
+      }
+    } finally {
+      this.inFlight = null;
+    }
+  }
+
+  // The page is going away: a last save that outlives it (keepalive), with the time on the item.
+  flush() {
+    if (!this.supported || this.assignmentId === null) return;
+    const csrf = document.querySelector('meta[name="csrf-token"]')?.content ?? "";
+    try {
+      fetch(this.url(this.assignmentId), {
+        method: "PUT",
+        keepalive: true,
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": csrf },
+        body: JSON.stringify(this.collect()),
+      }).catch(() => {});
+    } catch {
+      /* a browser without keepalive: the debounced save already has the answer */
+    }
+  }
+
+  get unsaved() {
+    return this.assignmentId !== null && (this.dirty || Boolean(this.inFlight));
+  }
+}
