@@ -4,7 +4,7 @@
 import { api, ApiError, withId } from "./api.js";
 import { Doc } from "./doc.js";
 import { Drafts } from "./drafts.js";
-import { format, gettext, ngettext } from "./i18n.js";
+import { format, gettext } from "./i18n.js";
 import { Viewer } from "./viewer.js";
 
 const config = JSON.parse(document.getElementById("annotate-config").textContent);
@@ -507,7 +507,7 @@ function updateSubmit() {
     ? gettext("Ready to submit.")
     : missing.length === 4
       ? gettext("Set all four scores to submit.")
-      : format(ngettext("Set %(names)s to submit.", "Set %(names)s to submit.", missing.length), {
+      : format(gettext("Set %(names)s to submit."), {
           names: missing.map((n) => names[n]).join(", "),
         });
 }
