@@ -166,6 +166,38 @@ def run_flow(browser, base_url: str, username: str, items: int, *, autosave: str
     return {"weight": weight, "html": html, "switch_ms": samples, "simulated": simulated, "saves": saves}
 
 
+def page_before(rev: str, campaign_name: str, username: str) -> tuple[int, int]:
+    """(raw, gzip) bytes of the page as it was at `rev` (the files the browser loaded then:
+    HTML rendered from that template for the same rater and campaign, its CSS and JS)."""
+    from django.contrib.auth import get_user_model
+    from django.template import engines
+    from django.test import RequestFactory
+
+    from annotation.models import Campaign
+
+    def show(path: str) -> bytes:
+        return subprocess.run(["git", "show", f"{rev}:{path}"], cwd=ROOT, capture_output=True, check=True).stdout
+
+    request = RequestFactory().get("/annotate/1/")
+    request.user = get_user_model().objects.get(username=username)
+    campaign = Campaign.objects.get(name=campaign_name)
+    config = {"campaign": {"id": campaign.pk}, "urls": {"home": "/?list"}}
+    template = engines["django"].from_string(show("frontend/templates/frontend/annotate.html").decode())
+    html = template.render({"campaign": campaign, "config": config}, request).encode()
+    files = [html] + [
+        show(f"frontend/static/frontend/{name}")
+        for name in (
+            "base.css",
+            "annotate/annotate.css",
+            "annotate/main.js",
+            "annotate/viewer.js",
+            "annotate/api.js",
+            "annotate/doc.js",
+        )
+    ]
+    return sum(len(f) for f in files), sum(len(gzip.compress(f, 6)) for f in files)
+
+
 def summarise(samples: list[float]) -> dict:
     s = sorted(samples)
     return {
@@ -181,6 +213,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--items", type=int, default=16)
     parser.add_argument("--size", default="1024x768", help="image size WxH")
+    parser.add_argument(
+        "--before", default="060ca41", help="git revision of the page before issue 15 (weight baseline)"
+    )
     args = parser.parse_args()
     size = tuple(int(v) for v in args.size.split("x"))
     setup(args.items, size)  # type: ignore[arg-type]
@@ -197,16 +232,16 @@ def main() -> None:
             on = run_flow(browser, server.url, "bench-on", args.items, autosave="on")
             off = run_flow(browser, server.url, "bench-off", args.items, autosave="off")
             browser.close()
+        raw = sum(size for _, size in on["weight"])
+        # Compressed: each static file as WhiteNoise would serve it, and the page's HTML.
+        gz = len(gzip.compress(on["html"].encode(), 6))
+        for url, _ in on["weight"]:
+            if "/static/" in url:
+                with urllib.request.urlopen(url) as response:  # noqa: S310 (our own live server)
+                    gz += len(gzip.compress(response.read(), 6))
     finally:
         server.stop()
 
-    raw = sum(size for _, size in on["weight"])
-    # Compressed: each static file as WhiteNoise would serve it, and the page's HTML.
-    gz = len(gzip.compress(on["html"].encode(), 6))
-    for url, _ in on["weight"]:
-        if "/static/" in url:
-            with urllib.request.urlopen(url) as response:  # noqa: S310 (our own live server)
-                gz += len(gzip.compress(response.read(), 6))
     a, b = summarise(on["switch_ms"]), summarise(off["switch_ms"])
     print(f"page weight: {raw / 1024:.1f} KB raw ({len(on['weight'])} files), ~{gz / 1024:.1f} KB gzip")
     for url, size in on["weight"]:

@@ -258,6 +258,7 @@ function showAssignment(assignment, image) {
   page.hintShown = false;
   showSuggestion(assignment);
   page.shownAt = performance.now();
+  page.clockPaused = document.hidden;
   page.activeMs = 0;
   page.expiresAt = 0;
   const restored = restoreDraft(assignment);
@@ -528,7 +529,21 @@ function normalised(points, item) {
 }
 
 function activeTime() {
-  return Math.round(page.activeMs + (document.hidden ? 0 : performance.now() - page.shownAt));
+  return Math.round(page.activeMs + (page.clockPaused ? 0 : performance.now() - page.shownAt));
+}
+
+// The time on the item counts while the page is visible. Paused once when it goes away
+// (pagehide and visibilitychange both fire, in either order), so every last save sends the same time.
+function pauseClock() {
+  if (page.clockPaused) return;
+  page.activeMs += performance.now() - page.shownAt;
+  page.clockPaused = true;
+}
+
+function resumeClock() {
+  if (!page.clockPaused) return;
+  page.shownAt = performance.now();
+  page.clockPaused = false;
 }
 
 async function submit() {
@@ -717,11 +732,17 @@ async function refreshProgress() {
 }
 
 document.addEventListener("visibilitychange", () => {
-  if (document.hidden) page.activeMs += performance.now() - page.shownAt;
-  page.shownAt = performance.now();
-  if (document.hidden) drafts.flush(); // the time on the item, too, for another device
+  if (document.hidden) {
+    pauseClock();
+    drafts.flush(); // the time on the item, too, for another device
+  } else {
+    resumeClock();
+  }
 });
-window.addEventListener("pagehide", () => drafts.flush());
+window.addEventListener("pagehide", () => {
+  pauseClock();
+  drafts.flush();
+});
 // Leaving with changes the server does not have yet asks first.
 window.addEventListener("beforeunload", (e) => {
   if (!drafts.unsaved || !page.assignment) return;
