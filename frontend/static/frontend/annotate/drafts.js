@@ -6,6 +6,29 @@
 import { api } from "./api.js";
 
 const DEBOUNCE_MS = 600;
+const LOCAL_KEY = "richhf-draft";
+
+// The draft to restore for a lease: the server's, or this browser's last one for the same
+// lease when it is at least as far along (a reload that overtook its own last save).
+export function newestDraft(assignmentId, serverDraft) {
+  let local = null;
+  try {
+    local = JSON.parse(localStorage.getItem(LOCAL_KEY) || "null");
+  } catch {
+    local = null;
+  }
+  if (!local || local.assignment !== assignmentId || !local.answer) return serverDraft ?? null;
+  if (serverDraft && !(local.time_spent_ms >= serverDraft.time_spent_ms)) return serverDraft;
+  return { answer: local.answer, time_spent_ms: local.time_spent_ms };
+}
+
+export function forgetLocalDraft() {
+  try {
+    localStorage.removeItem(LOCAL_KEY);
+  } catch {
+    /* nothing kept */
+  }
+}
 
 export class Drafts {
   constructor({ url, collect, onState = () => {} }) {
@@ -75,8 +98,17 @@ export class Drafts {
   }
 
   // The page is going away: a last save that outlives it (keepalive), with the time on the item.
+  // The same state is kept in this browser too: a reload's next-item request may reach the
+  // server before that last save does, and then the local copy is the newer one.
   flush() {
-    if (!this.supported || this.assignmentId === null) return;
+    if (this.assignmentId === null) return;
+    const body = this.collect();
+    try {
+      localStorage.setItem(LOCAL_KEY, JSON.stringify({ assignment: this.assignmentId, ...body }));
+    } catch {
+      /* storage full or off: the server's copy will do */
+    }
+    if (!this.supported) return;
     const csrf = document.querySelector('meta[name="csrf-token"]')?.content ?? "";
     try {
       fetch(this.url(this.assignmentId), {
@@ -84,7 +116,7 @@ export class Drafts {
         keepalive: true,
         credentials: "same-origin",
         headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": csrf },
-        body: JSON.stringify(this.collect()),
+        body: JSON.stringify(body),
       }).catch(() => {});
     } catch {
       /* a browser without keepalive: the debounced save already has the answer */

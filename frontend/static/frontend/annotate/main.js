@@ -3,7 +3,7 @@
 
 import { api, ApiError, withId } from "./api.js";
 import { Doc } from "./doc.js";
-import { Drafts } from "./drafts.js";
+import { Drafts, forgetLocalDraft, newestDraft } from "./drafts.js";
 import { format, gettext } from "./i18n.js";
 import { Viewer } from "./viewer.js";
 
@@ -320,7 +320,7 @@ function draftBody() {
 
 // The lease's draft, as the server keeps it: points, words, scores and the time on the item.
 function restoreDraft(assignment) {
-  const draft = assignment.draft;
+  const draft = newestDraft(assignment.id, assignment.draft);
   if (!draft || typeof draft !== "object" || !draft.answer) return false;
   const a = draft.answer;
   const item = assignment.item;
@@ -572,6 +572,7 @@ async function submit() {
     return;
   }
   drafts.stop(); // the server drops the draft with the submit
+  forgetLocalDraft();
   await afterSubmit(response, { startedAt });
 }
 
@@ -630,6 +631,7 @@ async function confirmSkip(e) {
     return;
   }
   drafts.stop();
+  forgetLocalDraft();
   closeSkip();
   await loadNext();
 }
