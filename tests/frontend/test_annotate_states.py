@@ -220,7 +220,7 @@ def test_page_never_shows_other_raters_answers_or_aggregates(live_server, page, 
         r"^/$",
         rf"^/annotate/{campaign.pk}/$",
         r"^/static/",
-        r"^/jsi18n/$",  # the JavaScript catalog (translations), the same for every user
+        r"^/jsi18n/$",  # the JavaScript catalog (base.html), the same for every rater
         rf"^/api/campaigns/{campaign.pk}/(next|progress)/$",
         r"^/api/assignments/\d+/(heartbeat|submit|draft)/$",
         r"^/api/items/\d+/image/$",
