@@ -12,6 +12,8 @@ from django.db.models import Manager
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema, extend_schema_field
 from rest_framework import serializers, status
@@ -26,8 +28,8 @@ from richhf_site.inputs import JSONBooleanField, JSONIntegerField, JSONNumberFie
 from richhf_site.permissions import IsRater
 from richhf_site.schema import ErrorResponse, limit_offset_page
 
-from . import hooks, selectors, services
-from .models import Assignment, Campaign
+from . import drafts, hooks, selectors, services
+from .models import Assignment, Campaign, Draft
 from .services import AnnotationInput
 
 logger = logging.getLogger(__name__)
@@ -92,6 +94,25 @@ class AssignmentListOutput(serializers.ListSerializer):
         return super().to_representation(assignments)
 
 
+class DraftOutput(serializers.Serializer):
+    """The rater's unsaved work on a live lease (annotation/drafts.py)."""
+
+    answer = serializers.JSONField()
+    time_spent_ms = serializers.IntegerField()
+    updated_at = serializers.DateTimeField()
+
+
+class DraftOfAssignmentField(DraftOutput):
+    """The assignment's draft or null. Reads the relation the selectors and services cache
+    (select_related("draft"), or "none" for a new or finished lease), so it adds no query there."""
+
+    def get_attribute(self, instance: Assignment) -> Draft | None:
+        try:
+            return instance.draft
+        except Draft.DoesNotExist:
+            return None
+
+
 class AssignmentOutput(serializers.Serializer):
     """One assignment as its rater sees it, plus the fields other apps add through the lease
     payload hooks (learning's `suggestion`)."""
@@ -104,6 +125,7 @@ class AssignmentOutput(serializers.Serializer):
     skip_reason = serializers.CharField()
     campaign = serializers.IntegerField(source="item.campaign_id")
     item = ItemForRaterOutput()
+    draft = DraftOfAssignmentField(allow_null=True, read_only=True)
 
     class Meta:
         list_serializer_class = AssignmentListOutput
@@ -130,6 +152,7 @@ class OwnAnnotationOutput(serializers.Serializer):
     overall = serializers.IntegerField()
     time_spent_ms = serializers.IntegerField()
     suggestion_shown = serializers.BooleanField()
+    suggestion_accepted = serializers.BooleanField()
     created_at = serializers.DateTimeField()
 
 
@@ -166,7 +189,7 @@ def _rater_campaign(request, campaign_id: int) -> Campaign:
     if campaign is None:
         # Same answer for "does not exist" and "not invited": no existence leak.
 
-        raise ApplicationError("No such campaign among yours.", status_code=404)
+        raise ApplicationError(_("No such campaign among yours."), status_code=404)
     return campaign
 
 
@@ -177,8 +200,21 @@ class NextItemInput(StrictInput):
 class NextItemOutput(serializers.Serializer):
     assignment = AssignmentOutput(allow_null=True)
     upcoming = AssignmentOutput(many=True)
-    status = serializers.ChoiceField(choices=["leased", "done", "busy"])
-    detail = serializers.CharField()
+    status = serializers.ChoiceField(choices=["leased", "new", "done", "busy", "paused", "not_qualified"])
+    detail = serializers.CharField(help_text="A sentence for the rater, in their language.")
+
+
+def next_item_detail(reason: str) -> str:
+    """The rater's sentence for each NextItemResult.reason, in the active language."""
+    return {
+        "new": _("Nothing to do yet: no item is waiting for you in this campaign. Check again later."),
+        "done": _("Nothing to do: you have annotated or skipped every item that still needs a rater."),
+        "busy": _("Every item left is being annotated by other raters right now; try again in a few minutes."),
+        "paused": _("Your work in this campaign is paused. Ask the campaign lead why."),
+        "not_qualified": _(
+            "You did not pass this campaign's qualification, so it has no items for you. Ask the campaign lead."
+        ),
+    }[reason]
 
 
 class NextItemApi(APIView):
@@ -195,18 +231,21 @@ class NextItemApi(APIView):
             rater=request.user, campaign_id=campaign_id, lookahead=serializer.validated_data["lookahead"]
         )
         if result.assignment is None:
-            detail = {
-                "done": "Nothing to do: you have annotated or skipped every item that still needs a rater.",
-                "busy": "Every item left is being annotated by other raters right now; try again in a few minutes.",
-            }[result.reason]
-            return Response({"assignment": None, "upcoming": [], "status": result.reason, "detail": detail})
+            return Response(
+                {
+                    "assignment": None,
+                    "upcoming": [],
+                    "status": result.reason,
+                    "detail": next_item_detail(result.reason),
+                }
+            )
         context = lease_payload_context([result.assignment, *result.upcoming])
         return Response(
             {
                 "assignment": AssignmentOutput(result.assignment, context=context).data,
                 "upcoming": AssignmentOutput(result.upcoming, many=True, context=context).data,
                 "status": "leased",
-                "detail": "Item leased.",
+                "detail": _("Item leased."),
             }
         )
 
@@ -260,6 +299,7 @@ class SubmitInput(StrictInput):
     scores = ScoresInput()
     time_spent_ms = JSONIntegerField(min_value=0, max_value=24 * 3600 * 1000, required=False, default=0)
     suggestion_shown = JSONBooleanField(required=False, default=False)
+    suggestion_accepted = JSONBooleanField(required=False, default=False)
 
 
 class SubmitOutput(serializers.Serializer):
@@ -273,7 +313,7 @@ class SubmitApi(APIView):
     @extend_schema(request=SubmitInput, responses={200: SubmitOutput, 201: SubmitOutput, 409: ErrorResponse})
     def post(self, request, assignment_id: int):
         if not isinstance(request.data, dict):
-            raise ApplicationError("The body must be a JSON object.", field="non_field_errors")
+            raise ApplicationError(_("The body must be a JSON object."), field="non_field_errors")
         serializer = SubmitInput(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -287,6 +327,7 @@ class SubmitApi(APIView):
                 scores={name: data["scores"][name] for name in SCORE_NAMES},
                 time_spent_ms=data["time_spent_ms"],
                 suggestion_shown=data["suggestion_shown"],
+                suggestion_accepted=data["suggestion_accepted"],
             ),
         )
         assignment = annotation.assignment
@@ -296,6 +337,88 @@ class SubmitApi(APIView):
         )
 
 
+class DraftScoresInput(StrictInput):
+    """A draft's scores: each 1..5 or null (not chosen yet), each optional."""
+
+    plausibility = JSONIntegerField(min_value=1, max_value=5, allow_null=True, required=False)
+    alignment = JSONIntegerField(min_value=1, max_value=5, allow_null=True, required=False)
+    aesthetics = JSONIntegerField(min_value=1, max_value=5, allow_null=True, required=False)
+    overall = JSONIntegerField(min_value=1, max_value=5, allow_null=True, required=False)
+
+
+class DraftAnswerInput(StrictInput):
+    """The submission's shape with every part optional (a draft is work in progress); the
+    same bounds as a submission, so a draft that restores is one that could be submitted."""
+
+    implausible_points = serializers.ListField(
+        child=PointField(), max_length=settings.RICHHF_MAX_POINTS_PER_KIND, required=False
+    )
+    misaligned_points = serializers.ListField(
+        child=PointField(), max_length=settings.RICHHF_MAX_POINTS_PER_KIND, required=False
+    )
+    misaligned_words = UniqueWordIndicesField(required=False)
+    scores = DraftScoresInput(required=False)
+    suggestion_accepted = JSONBooleanField(required=False)
+
+
+class DraftInput(StrictInput):
+    answer = DraftAnswerInput()
+    time_spent_ms = JSONIntegerField(min_value=0, max_value=24 * 3600 * 1000)
+
+
+class DraftSavedOutput(serializers.Serializer):
+    saved_at = serializers.DateTimeField()
+
+
+class DraftApi(APIView):
+    """The caller's draft of one live lease: PUT saves (replaces) it, GET reads it, DELETE drops it.
+
+    Another rater's assignment is a 404, as a missing one is; a lease that is no longer live
+    takes no draft (409)."""
+
+    permission_classes = [IsRater]
+
+    @extend_schema(responses={200: DraftOutput, 404: ErrorResponse}, operation_id="assignment_draft_retrieve")
+    def get(self, request, assignment_id: int):
+        draft = selectors.draft_of_rater(rater=request.user, assignment_id=assignment_id)
+        if draft is None:
+            raise ApplicationError(_("No draft for this assignment."), status_code=404)
+        return Response(DraftOutput(draft).data)
+
+    @extend_schema(
+        request=DraftInput,
+        responses={200: DraftSavedOutput, 400: ErrorResponse, 404: ErrorResponse, 409: ErrorResponse},
+        operation_id="assignment_draft_save",
+    )
+    def put(self, request, assignment_id: int):
+        if not isinstance(request.data, dict):
+            raise ApplicationError(_("The body must be a JSON object."), field="non_field_errors")
+        serializer = DraftInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        draft = drafts.draft_save(
+            assignment_id=assignment_id,
+            rater=request.user,
+            answer=_plain(data["answer"]),
+            time_spent_ms=data["time_spent_ms"],
+        )
+        return Response(DraftSavedOutput({"saved_at": draft.updated_at}).data)
+
+    @extend_schema(request=None, responses={204: None, 404: ErrorResponse}, operation_id="assignment_draft_delete")
+    def delete(self, request, assignment_id: int):
+        drafts.draft_delete(assignment_id=assignment_id, rater=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _plain(value: Any) -> Any:
+    """Validated data (OrderedDicts, nested) as plain JSON values, to store as given."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
+
+
 class SkipInput(StrictInput):
     # allow_blank=False refuses "" and all-whitespace (after trimming); min_length and the
     # pattern say the same in the schema, so the documented request and the server agree.
@@ -303,7 +426,7 @@ class SkipInput(StrictInput):
         allow_blank=False,
         min_length=1,
         max_length=500,
-        validators=[RegexValidator(r"\S", "Say why you skip this item.")],
+        validators=[RegexValidator(r"\S", gettext_lazy("Say why you skip this item."))],
     )
 
 
@@ -362,7 +485,7 @@ class ItemImageApi(APIView):
     def get(self, request, item_id: int):
         item = selectors.item_visible_to(user=request.user, item_id=item_id)
         if item is None:
-            raise ApplicationError("No such item among yours.", status_code=404)
+            raise ApplicationError(_("No such item among yours."), status_code=404)
         try:
             handle = item.image.open("rb")
         except FileNotFoundError:

@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from richhf_site import roles
 
-from .models import Assignment, AssignmentState, Campaign, Item
+from .models import Annotation, Assignment, AssignmentState, Campaign, Draft, Item
 from .services import active_assignment_q
 
 
@@ -27,9 +28,102 @@ def campaign_for_rater(*, user, campaign_id: int) -> Campaign | None:
 def assignments_of_rater(*, rater) -> QuerySet[Assignment]:
     return (
         Assignment.objects.filter(rater=rater)
-        .select_related("item", "item__campaign", "annotation")
+        .select_related("item", "item__campaign", "annotation", "draft")
         .order_by("-leased_at", "-id")
     )
+
+
+def draft_of_rater(*, rater, assignment_id: int, now: datetime | None = None) -> Draft | None:
+    """The caller's draft of their own live lease; None for anyone else's, or once the lease
+    ended (a draft never outlives its lease, even before the sweeper deletes it)."""
+    now = now or timezone.now()
+    return Draft.objects.filter(
+        assignment_id=assignment_id,
+        assignment__rater=rater,
+        assignment__state=AssignmentState.LEASED,
+        assignment__expires_at__gt=now,
+    ).first()
+
+
+def answers_of_rater(*, rater) -> QuerySet[Annotation]:
+    """The rater's own submitted answers, newest first, with item and campaign (their history)."""
+    return (
+        Annotation.objects.filter(rater=rater).select_related("item", "item__campaign").order_by("-created_at", "-id")
+    )
+
+
+def answer_of_rater(*, rater, annotation_id: int) -> Annotation | None:
+    """One of the rater's own answers; None for another rater's (the page answers 404 alike)."""
+    return answers_of_rater(rater=rater).filter(pk=annotation_id).first()
+
+
+@dataclass(frozen=True)
+class RaterCampaignProgress:
+    """One campaign on a rater's home: how many items they answered of those open to them."""
+
+    campaign: Campaign
+    done: int
+    available: int
+
+    @property
+    def percent(self) -> int:
+        return round(100 * self.done / self.available) if self.available else 0
+
+
+def rater_campaigns_progress(*, rater, now: datetime | None = None) -> list[RaterCampaignProgress]:
+    """Progress per campaign of the rater, in two queries whatever the number of campaigns.
+
+    done = items this rater answered; available = done + the items they could still get (not
+    complete, not touched by them, a free slot counted as the queue counts it) + their live
+    leases. Gold items are left out, as they are out of every count a rater sees.
+    """
+    now = now or timezone.now()
+    campaigns = list(Campaign.objects.filter(raters=rater).order_by("name"))
+    if not campaigns:
+        return []
+    ids = [c.pk for c in campaigns]
+    n_active = (
+        Assignment.objects.filter(item=OuterRef("pk"))
+        .filter(active_assignment_q(now))
+        .order_by()
+        .values("item")
+        .annotate(c=Count("pk"))
+        .values("c")
+    )
+    mine = Assignment.objects.filter(item=OuterRef("pk"), rater=rater)
+    rows = (
+        Item.objects.filter(campaign_id__in=ids, is_gold=False)
+        .annotate(
+            n_active=Coalesce(Subquery(n_active, output_field=IntegerField()), Value(0)),
+            mine_submitted=Exists(mine.filter(state=AssignmentState.SUBMITTED)),
+            mine_live=Exists(mine.filter(state=AssignmentState.LEASED, expires_at__gt=now)),
+            mine_any=Exists(mine),
+        )
+        .values("campaign_id")
+        .annotate(
+            done=Count("pk", filter=Q(mine_submitted=True)),
+            live=Count("pk", filter=Q(mine_live=True)),
+            open=Count(
+                "pk",
+                filter=Q(
+                    mine_any=False,
+                    completed_at__isnull=True,
+                    n_active__lt=F("campaign__raters_per_item") + F("extra_raters"),
+                ),
+            ),
+        )
+        .order_by()
+    )
+    counts = {row["campaign_id"]: row for row in rows}
+    result = []
+    for campaign in campaigns:
+        row = counts.get(campaign.pk, {"done": 0, "live": 0, "open": 0})
+        result.append(
+            RaterCampaignProgress(
+                campaign=campaign, done=row["done"], available=row["done"] + row["live"] + row["open"]
+            )
+        )
+    return result
 
 
 def item_visible_to(*, user, item_id: int) -> Item | None:

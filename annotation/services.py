@@ -28,6 +28,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, Count, Exists, F, IntegerField, Max, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext
 from PIL import Image, UnidentifiedImageError
 
 from modeling.protocol import SCORE_NAMES
@@ -35,7 +36,7 @@ from modeling.text import split_prompt_words
 from richhf_site.errors import ApplicationError, Conflict
 
 from . import hooks
-from .models import Annotation, Assignment, AssignmentState, Campaign, Item, Split
+from .models import Annotation, Assignment, AssignmentState, Campaign, Draft, Item, Qualification, RaterStatus, Split
 
 User = get_user_model()
 
@@ -150,8 +151,9 @@ def item_create(*, campaign: Campaign, data: ItemInput) -> tuple[Item, bool]:
 @dataclass(frozen=True)
 class NextItemResult:
     assignment: Assignment | None
-    # Why there is no assignment: "done" (nothing left for this rater) or "busy" (the items
-    # left are all leased to others right now; asking again later may give one).
+    # Why there is no assignment (queue_empty_reason): "paused", "not_qualified", "busy" (the
+    # items left are all leased to others right now), "new" (nothing yet, and this rater never
+    # answered or skipped anything here) or "done" (nothing left for this rater).
     reason: str = ""
     # Leases held beyond the current one, so the page can preload the next image.
     upcoming: tuple[Assignment, ...] = ()
@@ -278,7 +280,9 @@ def _assignment_next_locked(*, rater, campaign: Campaign, now, lookahead: int) -
     # Read after the lock is held (a statement of its own): a request that waited on the lock
     # must see the lease its twin (a double click) committed meanwhile.
     held = list(
-        _live_leases(rater=rater, campaign_id=campaign.pk, now=now).select_related("item").order_by("leased_at", "id")
+        _live_leases(rater=rater, campaign_id=campaign.pk, now=now)
+        .select_related("item", "draft")  # the payload's draft, in the same statement
+        .order_by("leased_at", "id")
     )
     for assignment in held:
         assignment.item.campaign = campaign
@@ -286,16 +290,42 @@ def _assignment_next_locked(*, rater, campaign: Campaign, now, lookahead: int) -
         leased = _lease_one(rater=rater, campaign=campaign, now=now)
         if leased is None:
             break
+        _forget_draft(leased)  # a lease made just now has none
         held.append(leased)
     if held:
         return NextItemResult(held[0], upcoming=tuple(held[1:]))
+    return NextItemResult(None, reason=queue_empty_reason(rater=rater, campaign=campaign))
+
+
+def _forget_draft(assignment: Assignment) -> None:
+    """Records on the instance that it has no draft (new lease, or its draft was just deleted),
+    so serializing the assignment's `draft` costs no query."""
+    Assignment.draft.related.set_cached_value(assignment, None)
+
+
+def queue_empty_reason(*, rater, campaign: Campaign) -> str:
+    """Why the queue gave this rater nothing: the NextItemResult.reason values, first match wins.
+
+    Runs only on the empty path, so the leasing path pays nothing for it: one query for the
+    rater's standing, one for the items still waiting, one for their own history.
+    """
+    standing = RaterStatus.objects.filter(campaign=campaign, rater=rater).only("paused_at", "qualification").first()
+    if standing is not None and standing.paused_at is not None:
+        return "paused"
+    if campaign.qualification_required and standing is not None and standing.qualification == Qualification.FAILED:
+        return "not_qualified"
     # Items this rater could still get once other raters' leases end or are submitted.
     waiting = (
         Item.objects.filter(campaign=campaign, completed_at__isnull=True)
         .exclude(Exists(Assignment.objects.filter(item=OuterRef("pk"), rater=rater)))
         .exists()
     )
-    return NextItemResult(None, reason="busy" if waiting else "done")
+    if waiting:
+        return "busy"
+    answered = Assignment.objects.filter(
+        rater=rater, item__campaign=campaign, state__in=[AssignmentState.SUBMITTED, AssignmentState.SKIPPED]
+    ).exists()
+    return "done" if answered else "new"
 
 
 def _check_lookahead(lookahead: int) -> None:
@@ -345,7 +375,7 @@ def assignment_next_for_member(*, rater, campaign_id: int, now=None, lookahead: 
         .first()
     )
     if membership is None:
-        raise ApplicationError("No such campaign among yours.", status_code=404)
+        raise ApplicationError(gettext("No such campaign among yours."), status_code=404)
     return _assignment_next_locked(rater=rater, campaign=membership.campaign, now=now, lookahead=lookahead)
 
 
@@ -370,10 +400,10 @@ def _get_own_assignment_locked(*, assignment_id: int, rater, lock_item: bool = F
     )
     # Someone else's assignment is reported exactly like a missing one: no existence leak.
     if assignment is None or assignment.rater_id != rater.pk:
-        raise ApplicationError("No such assignment.", status_code=404)
+        raise ApplicationError(gettext("No such assignment."), status_code=404)
     if not assignment.rater_is_member:
         raise ApplicationError(
-            "You are no longer a rater of this campaign; this lease cannot be used.",
+            gettext("You are no longer a rater of this campaign; this lease cannot be used."),
             status_code=403,
             extra={"code": "not_a_member"},
         )
@@ -384,11 +414,17 @@ def _reclaim_or_conflict(*, assignment: Assignment, now, action: str) -> None:
     """An expired lease may be taken up again only if its slot is still free."""
     wanted = assignment.item.raters_wanted
     if _count_active(item_id=assignment.item_id, now=now, exclude_id=assignment.pk) >= wanted:
-        raise Conflict(
-            f"Your lease on this item expired and its {wanted} slots were taken by other raters; "
-            f"the {action} was not recorded.",
-            extra={"code": "lease_expired"},
-        )
+        message = {
+            "heartbeat": gettext(
+                "Your lease on this item expired and its %(wanted)d slots were taken by other raters; "
+                "the heartbeat was not recorded."
+            ),
+            "submission": gettext(
+                "Your lease on this item expired and its %(wanted)d slots were taken by other raters; "
+                "the submission was not recorded."
+            ),
+        }[action]
+        raise Conflict(message % {"wanted": wanted}, extra={"code": "lease_expired"})
 
 
 @transaction.atomic
@@ -420,16 +456,20 @@ def assignment_skip(*, assignment_id: int, rater, reason: str, now=None) -> Assi
     now = now or timezone.now()
     reason = reason.strip()
     if not reason:
-        raise ApplicationError("Say why you skip this item.", field="reason")
+        raise ApplicationError(gettext("Say why you skip this item."), field="reason")
     assignment = _get_own_assignment_locked(assignment_id=assignment_id, rater=rater)
     if assignment.state == AssignmentState.SKIPPED:
         return assignment
     if assignment.state == AssignmentState.SUBMITTED:
-        raise Conflict("This assignment is already submitted; it cannot be skipped.", extra={"code": "submitted"})
+        raise Conflict(
+            gettext("This assignment is already submitted; it cannot be skipped."), extra={"code": "submitted"}
+        )
     assignment.state = AssignmentState.SKIPPED
     assignment.finished_at = now
     assignment.skip_reason = reason[:500]
     assignment.save(update_fields=["state", "finished_at", "skip_reason"])
+    Draft.objects.filter(assignment_id=assignment.pk).delete()  # a skipped lease keeps no draft
+    _forget_draft(assignment)
     return assignment
 
 
@@ -441,6 +481,7 @@ class AnnotationInput:
     scores: dict[str, int] = field(default_factory=dict)
     time_spent_ms: int = 0
     suggestion_shown: bool = False
+    suggestion_accepted: bool = False
 
     def content(self) -> tuple:
         """What makes two submissions 'the same answer' (timing and hints excluded)."""
@@ -462,9 +503,9 @@ def _annotation_content(annotation: Annotation) -> tuple:
 
 
 def _annotation_insert_and_mark_submitted(*, annotation: Annotation, assignment: Assignment) -> None:
-    """Inserts the answer and marks its assignment submitted in one statement (PostgreSQL's
-    data-modifying WITH): one round trip instead of an INSERT and an UPDATE. The caller holds
-    the assignment's row lock; both writes commit or roll back together with the transaction.
+    """Inserts the answer, marks its assignment submitted and deletes its draft in one statement
+    (PostgreSQL's data-modifying WITH): one round trip instead of an INSERT, an UPDATE and a
+    DELETE. The caller holds the assignment's row lock; the writes commit or roll back together.
     """
     annotation.created_at = timezone.now()
     columns = [
@@ -477,6 +518,7 @@ def _annotation_insert_and_mark_submitted(*, annotation: Annotation, assignment:
         *SCORE_NAMES,
         "time_spent_ms",
         "suggestion_shown",
+        "suggestion_accepted",
         "created_at",
     ]
     json_columns = {"implausible_points", "misaligned_points", "misaligned_words"}
@@ -485,11 +527,12 @@ def _annotation_insert_and_mark_submitted(*, annotation: Annotation, assignment:
     ]
     placeholders = ", ".join("%s::jsonb" if name in json_columns else "%s" for name in columns)
     sql = (
-        f"WITH done AS (UPDATE {Assignment._meta.db_table} SET state = %s, finished_at = %s WHERE id = %s) "
+        f"WITH done AS (UPDATE {Assignment._meta.db_table} SET state = %s, finished_at = %s WHERE id = %s), "
+        f"gone AS (DELETE FROM {Draft._meta.db_table} WHERE assignment_id = %s) "
         f"INSERT INTO {Annotation._meta.db_table} ({', '.join(columns)}) VALUES ({placeholders}) RETURNING id"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [assignment.state, assignment.finished_at, assignment.pk, *values])
+        cursor.execute(sql, [assignment.state, assignment.finished_at, assignment.pk, assignment.pk, *values])
         annotation.pk = cursor.fetchone()[0]
     annotation._state.adding = False
     annotation._state.db = connection.alias
@@ -535,16 +578,17 @@ def annotation_submit(*, assignment_id: int, rater, data: AnnotationInput, now=N
     bad = [i for i in data.misaligned_words if not 0 <= i < n_words]
     if bad:
         raise ApplicationError(
-            f"word index {bad[0]} is outside the prompt, which has {n_words} words (0..{n_words - 1})",
+            gettext("word index %(index)d is outside the prompt, which has %(n)d words (0..%(last)d)")
+            % {"index": bad[0], "n": n_words, "last": n_words - 1},
             field="misaligned_words",
         )
     if assignment.state == AssignmentState.SUBMITTED:
         existing = assignment.annotation
         if _annotation_content(existing) == data.content():
             return existing, False
-        raise Conflict("You already submitted a different answer for this item.", extra={"code": "submitted"})
+        raise Conflict(gettext("You already submitted a different answer for this item."), extra={"code": "submitted"})
     if assignment.state == AssignmentState.SKIPPED:
-        raise Conflict("You skipped this item; it cannot be submitted.", extra={"code": "skipped"})
+        raise Conflict(gettext("You skipped this item; it cannot be submitted."), extra={"code": "skipped"})
     if assignment.state == AssignmentState.EXPIRED or assignment.expires_at <= now:
         _reclaim_or_conflict(assignment=assignment, now=now, action="submission")
 
@@ -558,6 +602,7 @@ def annotation_submit(*, assignment_id: int, rater, data: AnnotationInput, now=N
         misaligned_words=words,
         time_spent_ms=data.time_spent_ms,
         suggestion_shown=data.suggestion_shown,
+        suggestion_accepted=data.suggestion_accepted,
         **scores,
     )
     assignment.state = AssignmentState.SUBMITTED
@@ -567,6 +612,8 @@ def annotation_submit(*, assignment_id: int, rater, data: AnnotationInput, now=N
     else:
         annotation.save(force_insert=True)
         assignment.save(update_fields=["state", "finished_at"])
+        Draft.objects.filter(assignment_id=assignment.pk).delete()
+    _forget_draft(assignment)
 
     if _item_count_submitted(item=item, now=now):
         item_id = item.pk
@@ -574,13 +621,18 @@ def annotation_submit(*, assignment_id: int, rater, data: AnnotationInput, now=N
     return annotation, True
 
 
+@transaction.atomic
 def leases_expire(*, now=None) -> int:
-    """Marks every lease past its expiry as expired; returns how many. Safe to run anywhere:
-    the UPDATE re-checks expires_at per row, so a lease extended meanwhile is left alone."""
+    """Marks every lease past its expiry as expired and deletes the drafts of leases that are no
+    longer held; returns how many leases expired. Safe to run anywhere: the UPDATE re-checks
+    expires_at per row, so a lease extended meanwhile is left alone, and a draft save waits on
+    the row locks the UPDATE holds, then finds its lease expired."""
     now = now or timezone.now()
-    return Assignment.objects.filter(state=AssignmentState.LEASED, expires_at__lte=now).update(
+    expired = Assignment.objects.filter(state=AssignmentState.LEASED, expires_at__lte=now).update(
         state=AssignmentState.EXPIRED, finished_at=now
     )
+    Draft.objects.exclude(assignment__state=AssignmentState.LEASED).delete()
+    return expired
 
 
 @transaction.atomic

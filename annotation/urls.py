@@ -12,6 +12,7 @@ urlpatterns = [
     path("assignments/<int:assignment_id>/heartbeat/", apis.HeartbeatApi.as_view(), name="heartbeat"),
     path("assignments/<int:assignment_id>/submit/", apis.SubmitApi.as_view(), name="submit"),
     path("assignments/<int:assignment_id>/skip/", apis.SkipApi.as_view(), name="skip"),
+    path("assignments/<int:assignment_id>/draft/", apis.DraftApi.as_view(), name="draft"),
     path("me/assignments/", apis.MyAssignmentListApi.as_view(), name="my-assignments"),
     path("me/assignments/<int:assignment_id>/", apis.MyAssignmentDetailApi.as_view(), name="my-assignment"),
     path("items/<int:item_id>/image/", apis.ItemImageApi.as_view(), name="item-image"),

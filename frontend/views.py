@@ -1,17 +1,26 @@
 """Server-rendered pages. The annotation page itself is a static shell; its data comes from the
 rater API (/api/...), so the browser only ever sees what that API lets a rater see."""
 
+from dataclasses import dataclass
+
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from annotation import selectors
+from annotation.models import Annotation, Campaign
+from modeling.protocol import SCORE_NAMES
 from richhf_site import auth, roles
 from richhf_site.errors import ApplicationError
+from richhf_site.markdown import render_markdown
+
+HISTORY_PAGE_SIZE = 20
 
 
 @login_required
@@ -39,11 +48,15 @@ def _home_page(
         if is_rater
         else []
     )
+    # A rater's own progress per campaign they rate in (two queries, whatever their number).
+    progress = (
+        {row.campaign.pk: row for row in selectors.rater_campaigns_progress(rater=request.user)} if is_rater else {}
+    )
     return render(
         request,
         "frontend/home.html",
         {
-            "campaigns": campaigns,
+            "campaigns": [(campaign, progress.get(campaign.pk)) for campaign in campaigns],
             "is_rater": is_rater,
             "is_lead": is_lead,
             "is_admin": roles.is_admin(request.user),
@@ -98,10 +111,105 @@ def annotate(request: HttpRequest, campaign_id: int) -> HttpResponse:
             "heartbeat": reverse("api:heartbeat", args=[0]),
             "submit": reverse("api:submit", args=[0]),
             "skip": reverse("api:skip", args=[0]),
+            # PUT/GET/DELETE the lease's draft (issue 15); 0 stands for the assignment id, as above.
+            "draft": reverse("api:draft", args=[0]),
+            "history": reverse("history"),
             "home": reverse("home") + "?list",
         },
     }
-    return render(request, "frontend/annotate.html", {"campaign": campaign, "config": config})
+    context = {"campaign": campaign, "config": config, "guidelines_html": guidelines_html(campaign)}
+    return render(request, "frontend/annotate.html", context)
+
+
+def guidelines_html(campaign: Campaign, language: str | None = None) -> str:
+    """The campaign's guidelines in the rater's language as safe HTML: the translation for the
+    active language (or its generic form, "zh" for "zh-hans"), else the default guidelines."""
+    language = (language or translation.get_language() or "").lower()
+    translations = {str(code).lower(): text for code, text in (campaign.guidelines_translations or {}).items()}
+    for code in (language, language.split("-")[0]):
+        text = translations.get(code)
+        if isinstance(text, str) and text.strip():
+            return render_markdown(text)
+    return render_markdown(campaign.guidelines or "")
+
+
+@login_required
+def history(request: HttpRequest) -> HttpResponse:
+    """The caller's own past answers, newest first, paged; ?campaign=<id> narrows to one."""
+    answers = selectors.answers_of_rater(rater=request.user)
+    campaign_id = request.GET.get("campaign", "")
+    campaign = None
+    if campaign_id:
+        if not campaign_id.isdigit():
+            raise Http404(_("No such campaign among yours."))
+        campaign = selectors.campaign_for_rater(user=request.user, campaign_id=int(campaign_id))
+        if campaign is None:
+            raise Http404(_("No such campaign among yours."))
+        answers = answers.filter(item__campaign=campaign)
+    page = Paginator(answers, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
+    rows = [(answer, _answer_view(answer)) for answer in page.object_list]
+    return render(request, "frontend/history.html", {"page": page, "rows": rows, "campaign": campaign})
+
+
+@login_required
+def history_answer(request: HttpRequest, annotation_id: int) -> HttpResponse:
+    """One of the caller's answers, read-only, drawn over the image. Anyone else's is a 404."""
+    answer = selectors.answer_of_rater(rater=request.user, annotation_id=annotation_id)
+    if answer is None:
+        raise Http404(_("No such answer among yours."))
+    seconds = round(answer.time_spent_ms / 1000)
+    context = {"answer": answer, "view": _answer_view(answer), "time_spent": f"{seconds // 60}:{seconds % 60:02d}"}
+    return render(request, "frontend/history_answer.html", context)
+
+
+@dataclass(frozen=True)
+class Disk:
+    """A point as the rater saw it: centre and true radius in the image's own pixels."""
+
+    kind: str
+    cx: float
+    cy: float
+    r: float
+    dot: float  # the centre mark
+
+
+@dataclass(frozen=True)
+class AnswerView:
+    disks: list[Disk]
+    words: list[tuple[str, bool]]
+    scores: list[tuple[str, str, int]]
+    n_implausible: int
+    n_misaligned: int
+
+
+def _score_labels() -> dict[str, str]:
+    return {
+        "plausibility": _("Plausibility"),
+        "alignment": _("Alignment"),
+        "aesthetics": _("Aesthetics"),
+        "overall": _("Overall"),
+    }
+
+
+def _answer_view(answer: Annotation) -> AnswerView:
+    item = answer.item
+    # The rater's disk: radius_fraction of the image height (the rater page's true scale).
+    r = answer.item.campaign.radius_fraction * item.height
+    dot = max(item.height / 160, 1.0)
+    disks = [
+        Disk(kind, x * item.width, y * item.height, r, dot)
+        for kind, points in (("implausible", answer.implausible_points), ("misaligned", answer.misaligned_points))
+        for x, y in points
+    ]
+    chosen = set(answer.misaligned_words)
+    labels = _score_labels()
+    return AnswerView(
+        disks=disks,
+        words=[(word, i in chosen) for i, word in enumerate(item.words)],
+        scores=[(name, labels[name], getattr(answer, name)) for name in SCORE_NAMES],
+        n_implausible=len(answer.implausible_points),
+        n_misaligned=len(answer.misaligned_points),
+    )
 
 
 def healthz(request: HttpRequest) -> JsonResponse:

@@ -381,3 +381,15 @@ REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = ["richhf_site.parsers.JSONParser"]
 REST_FRAMEWORK["TEST_REQUEST_DEFAULT_FORMAT"] = "json"
 # JSON only: with the browsable API, an error asked for with Accept: text/html came back as HTML.
 REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"] = ["rest_framework.renderers.JSONRenderer"]
+
+# --- drafts ---
+# Languages of the rater's pages (issue 15): English and Simplified Chinese, picked by the
+# language switch (a cookie, Django's set_language) or the browser's Accept-Language. Template
+# and Python strings are in locale/<lang>/LC_MESSAGES/django.po, JavaScript strings in
+# djangojs.po (served by the JavaScript catalog at /jsi18n/); docs/i18n.md says how to add one.
+LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+# After the session (it may hold the user), before CommonMiddleware (which may redirect).
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.common.CommonMiddleware"), "django.middleware.locale.LocaleMiddleware"
+)

@@ -1,12 +1,28 @@
 from csp.decorators import csp_update
 from django.contrib import admin
 from django.urls import include, path
+from django.utils import timezone
+from django.views.decorators.http import last_modified
+from django.views.i18n import JavaScriptCatalog
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
 from . import auth
 
+# The JavaScript catalog changes only with a deploy: browsers revalidate it (304) instead of
+# downloading it on every page. Its URL carries the language (base.html), so a switch of
+# language is a different URL and never gets the other language's cached copy.
+_catalog_changed_at = timezone.now()
+
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # i18n (issue 15): set_language (the language switch's POST) and the JavaScript catalog
+    # (window.gettext & co.) with the strings of frontend/ and LOCALE_PATHS, not the admin's.
+    path("i18n/", include("django.conf.urls.i18n")),
+    path(
+        "jsi18n/",
+        last_modified(lambda request, **kwargs: _catalog_changed_at)(JavaScriptCatalog.as_view(packages=["frontend"])),
+        name="javascript-catalog",
+    ),
     path("api/", include("annotation.urls")),
     path("api/", include("aggregation.urls")),
     path("api/", include("aggregation.exports.urls")),

@@ -6,11 +6,13 @@
 # starts no browser); without arguments both are installed.
 set -euo pipefail
 wanted=("$@")
-[ ${#wanted[@]} -gt 0 ] || wanted=(chromium docker-compose)
+[ ${#wanted[@]} -gt 0 ] || wanted=(chromium fonts-noto-cjk docker-compose)
 missing=()
 for package in "${wanted[@]}"; do
   case "$package" in
     chromium) [ -x /usr/bin/chromium ] || missing+=(chromium) ;;
+    # Chromium draws Chinese (the zh-hans pages and their screenshots) as boxes without a CJK font.
+    fonts-noto-cjk) [ -d /usr/share/fonts/opentype/noto ] || missing+=(fonts-noto-cjk) ;;
     docker-compose) command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose) ;;
     *) echo "ERROR: unknown system dependency: $package" >&2; exit 2 ;;
   esac

@@ -71,7 +71,8 @@ def test_exactly_k_raters_then_nothing_to_do(raters, make_item, make_user):
     fourth = make_user("r4", "rater")
     campaign_add_raters(campaign=campaign, users=[fourth])
     result = assignment_next(rater=fourth, campaign=campaign)
-    assert result.assignment is None and result.reason == "done"
+    # Issue 15: a rater who never answered anything here is "new", not "done".
+    assert result.assignment is None and result.reason == "new"
     again = assignment_next(rater=users[0], campaign=campaign)
     assert again.assignment is None and again.reason == "done"
 
@@ -122,7 +123,8 @@ def test_expired_lease_frees_the_slot_and_is_never_reoffered(raters, make_item, 
     assert leases_expire(now=later) == 1
     a1.refresh_from_db()
     assert a1.state == AssignmentState.EXPIRED
-    assert assignment_next(rater=r1, campaign=campaign, now=later).reason == "done"
+    # r1 only let a lease expire: never answered or skipped anything, so "new" (issue 15).
+    assert assignment_next(rater=r1, campaign=campaign, now=later).reason == "new"
     r4 = make_user("r4", "rater")
     campaign_add_raters(campaign=campaign, users=[r4])
     for user in (r2, r3, r4):
@@ -296,7 +298,7 @@ def test_extra_rater_reopens_a_complete_item_for_one_more_distinct_rater(raters,
     assert item.completed_at is not None
     r4, r5 = make_user("r4", "rater"), make_user("r5", "rater")
     campaign_add_raters(campaign=campaign, users=[r4, r5])
-    assert assignment_next(rater=r4, campaign=campaign).reason == "done"
+    assert assignment_next(rater=r4, campaign=campaign).reason == "new"  # never answered here
     item_request_extra_rater(item_id=item.pk)
     assert assignment_next(rater=users[0], campaign=campaign).reason == "done"  # never the same rater twice
     extra = assignment_next(rater=r4, campaign=campaign).assignment
@@ -305,4 +307,4 @@ def test_extra_rater_reopens_a_complete_item_for_one_more_distinct_rater(raters,
     annotation_submit(assignment_id=extra.pk, rater=r4, data=answer())
     item.refresh_from_db()
     assert item.completed_at is not None and item.n_submitted == 4
-    assert assignment_next(rater=r5, campaign=campaign).reason == "done"
+    assert assignment_next(rater=r5, campaign=campaign).reason == "new"
