@@ -155,7 +155,9 @@ def run_flow(browser, base_url: str, username: str, items: int, *, autosave: str
         page.mouse.click(box["x"] + box["width"] * 0.4, box["y"] + box["height"] * 0.5)
         page.click(".chip[data-index='5']")
         if autosave == "on":
-            page.wait_for_selector("#draft-state[data-state=saved]", timeout=10_000)
+            page.wait_for_function(
+                "() => document.getElementById('draft-state').dataset.state === 'saved'", timeout=10_000
+            )
             saves += 1
         for key in "4354":
             page.keyboard.press(key)
@@ -243,11 +245,14 @@ def main() -> None:
         server.stop()
 
     a, b = summarise(on["switch_ms"]), summarise(off["switch_ms"])
-    print(f"page weight: {raw / 1024:.1f} KB raw ({len(on['weight'])} files), ~{gz / 1024:.1f} KB gzip")
+    old_raw, old_gz = page_before(args.before, "bench-on", "bench-on")
+    print(f"page weight: {raw / 1024:.1f} KB raw ({len(on['weight'])} files), {gz / 1024:.1f} KB gzip")
     for url, size in on["weight"]:
         print(f"  {size:>7}  {url.replace(server.url, '')}")
     print(
-        f"  reference before issue 15: about {REFERENCE['page_kb']} KB raw -> ratio {raw / 1024 / REFERENCE['page_kb']:.2f}"
+        f"  the page at {args.before} (before issue 15), same measure: {old_raw / 1024:.1f} KB raw,"
+        f" {old_gz / 1024:.1f} KB gzip -> ratio {raw / old_raw:.2f} raw, {gz / old_gz:.2f} gzip"
+        f" (reference: about {REFERENCE['page_kb']} KB)"
     )
     label = (
         "simulated 200 in the browser (no draft endpoint on this server)" if on["simulated"] else "real server endpoint"

@@ -258,3 +258,26 @@ def test_6_busy_is_its_own_message(live_server, page, make_user, make_campaign, 
     page.wait_for_selector("#annotate[data-state=busy]")
     expect(page.locator("#viewer-message-title")).to_have_text("All items are being worked on")
     expect(page.locator("#viewer-message-text")).to_contain_text("30 seconds")
+
+
+@pytest.mark.parametrize("width", [1280, 1024])
+def test_4_desktop_status_bar_shows_every_part(live_server, browser, raters, make_item, width):
+    """With the language switch in the same bar, nothing of the status is squeezed to nothing
+    or clipped, the draft state included."""
+    campaign, _ = raters
+    make_item(campaign, width=640, height=480)
+    context = browser.new_context(viewport={"width": width, "height": 800}, device_scale_factor=1)
+    page = context.new_page()
+    login_in(page, live_server.url, "r1")
+    wait_ready(page)
+    click_image(page)
+    page.wait_for_function("() => document.getElementById('draft-state').dataset.state === 'saved'")
+    status = page.locator(".status").bounding_box()
+    for el in page.locator(".status > *:visible").all():
+        b = el.bounding_box()
+        assert b["width"] >= 20, f"{el.text_content()!r} is squeezed to {b['width']} px"
+        assert b["x"] >= status["x"] - 0.5 and b["x"] + b["width"] <= status["x"] + status["width"] + 0.5, (
+            el.text_content()
+        )
+    expect(page.locator("#draft-state")).to_have_text("Draft saved")
+    context.close()

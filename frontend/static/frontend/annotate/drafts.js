@@ -56,6 +56,16 @@ export class Drafts {
     this.dirty = false;
   }
 
+  // A submit or skip is on its way: no draft save for this lease meanwhile (the answer goes
+  // with the submit); if it is refused, the pending change is saved after all.
+  hold() {
+    clearTimeout(this.timer);
+  }
+
+  resume() {
+    if (this.dirty) this.changed();
+  }
+
   changed() {
     if (this.assignmentId === null) return;
     this.dirty = true;

@@ -563,10 +563,12 @@ async function submit() {
   // an older one rejects unknown fields.
   if ("draft" in assignment) body.suggestion_accepted = page.suggestionAccepted;
   setState("submitting");
+  drafts.hold();
   let response;
   try {
     response = await api(withId(config.urls.submit, assignment.id), { method: "POST", body });
   } catch (err) {
+    drafts.resume();
     setState("ready");
     reportActionError(err, gettext("Not submitted"));
     return;
@@ -623,9 +625,11 @@ async function confirmSkip(e) {
     }
   }
   setState("submitting");
+  drafts.hold();
   try {
     await api(withId(config.urls.skip, page.assignment.id), { method: "POST", body: { reason } });
   } catch (err) {
+    drafts.resume();
     setState("ready");
     reportActionError(err, gettext("Not skipped"));
     return;
