@@ -32,7 +32,6 @@ const page = {
   hintShown: false, // the hint was on screen at some moment for this item
   suggestionAccepted: false,
   remainingForMe: undefined,
-  doneTotal: undefined,
   metrics: { switches: [], imageReadyMs: [] },
 };
 
@@ -160,14 +159,14 @@ async function loadNext({ startedAt = performance.now() } = {}) {
     showMessage(gettext("Cannot load an item"), err.message, { retry: true });
     return;
   }
-  const progress = refreshProgress();
+  refreshProgress();
   if (data.status !== "leased") {
     page.assignment = null;
     page.upcoming = [];
     drafts.stop();
     viewer.clear();
     clearItemUi();
-    await showQueueState(data, progress);
+    showQueueState(data);
     return;
   }
   const assignment = data.assignment;
@@ -223,19 +222,11 @@ const QUEUE_STATES = {
   },
 };
 
-async function showQueueState(data, progress) {
-  let status = data.status in QUEUE_STATES ? data.status : "done";
-  let detail = data.detail;
-  if (status === "done") {
-    // A server older than the "new" status says "done" to a rater with nothing done at all.
-    await progress;
-    if (page.doneTotal === 0) {
-      status = "new";
-      detail = "";
-    }
-  }
+function showQueueState(data) {
+  // An unknown status (a newer server) reads as "nothing for you now".
+  const status = data.status in QUEUE_STATES ? data.status : "done";
   const state = QUEUE_STATES[status];
-  let text = detail || state.text;
+  let text = data.detail || state.text;
   if (status === "busy") {
     text = format(gettext("%(detail)s This page checks again every 30 seconds."), { detail: text });
     page.busyTimer = setTimeout(() => loadNext(), BUSY_RETRY_MS);
@@ -726,7 +717,6 @@ async function refreshProgress() {
     const p = await api(config.urls.progress);
     $("done-today").textContent = p.done_today;
     page.remainingForMe = p.remaining_for_me;
-    page.doneTotal = p.done_total;
     updateRemaining();
     $("campaign-left").textContent = p.campaign_items_remaining;
     $("done-today").parentElement.title = format(gettext("You have done %(n)s in this campaign in all."), {
