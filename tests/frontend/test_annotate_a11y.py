@@ -126,6 +126,7 @@ def test_every_rater_state_passes_axe_and_is_screenshotted(live_server, browser,
     # The guidelines, open.
     page.click("#open-guidelines")
     expect(page.locator("#guidelines")).to_be_visible()
+    expect(page.locator("#guidelines")).to_contain_text("Wrong position")  # the fragment is in
     shot(page, f"rater-guidelines-{screen}")
     found["guidelines"] = serious_violations(page)
     context.close()

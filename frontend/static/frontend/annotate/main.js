@@ -765,6 +765,23 @@ function toggleOverlay() {
 function openGuidelines() {
   const dlg = $("guidelines");
   if (!dlg.open) dlg.showModal();
+  loadDefaultGuidelines();
+}
+
+// The built-in guidelines are a static fragment (cached once, not in every page).
+async function loadDefaultGuidelines() {
+  const box = $("default-guidelines");
+  if (!box || box.dataset.loaded) return;
+  box.dataset.loaded = "1";
+  try {
+    const response = await fetch(box.dataset.src, { credentials: "same-origin" });
+    if (!response.ok) throw new Error(String(response.status));
+    const doc = new DOMParser().parseFromString(await response.text(), "text/html");
+    box.replaceChildren(...doc.body.childNodes);
+  } catch {
+    delete box.dataset.loaded;
+    box.textContent = gettext("The guidelines could not be loaded. Close and open them again to retry.");
+  }
 }
 
 for (const b of document.querySelectorAll(".tool")) b.addEventListener("click", () => setTool(b.dataset.tool));
