@@ -1,11 +1,16 @@
 // JSON calls to the rater API with the session cookie and the page's CSRF token.
 // Every failure becomes an ApiError carrying the server's {"detail", "errors", "code"}.
 
+import { format, gettext } from "./i18n.js";
+
 const csrfToken = () => document.querySelector('meta[name="csrf-token"]')?.content ?? "";
 
 export class ApiError extends Error {
   constructor(status, body) {
-    super(body?.detail || (status ? `The server answered ${status}.` : "The server cannot be reached."));
+    super(
+      body?.detail ||
+        (status ? format(gettext("The server answered %(status)s."), { status }) : gettext("The server cannot be reached.")),
+    );
     this.status = status;
     this.errors = body?.errors || {};
     this.code = body?.code || "";
@@ -26,7 +31,7 @@ export async function api(url, { method = "GET", body } = {}) {
       body: body === undefined ? undefined : JSON.stringify(body),
     });
   } catch {
-    throw new ApiError(0, { detail: "The server cannot be reached. Your work is kept on this page; try again." });
+    throw new ApiError(0, { detail: gettext("The server cannot be reached. Your work is kept on this page; try again.") });
   }
   let data = null;
   try {

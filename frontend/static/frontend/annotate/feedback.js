@@ -3,11 +3,18 @@
 // answer's quality. The server sends it only after qualification answers, never after a
 // honeypot, so nothing here runs on ordinary work.
 
+import { format, gettext } from "./i18n.js";
+
 const KINDS = [
   { kind: "implausibility", points: "implausible_points", map: "implausibility_map_url", rgb: [229, 57, 53], label: "artifacts" },
   { kind: "misalignment", points: "misaligned_points", map: "misalignment_map_url", rgb: [30, 99, 214], label: "misaligned" },
 ];
-const SCORE_LABELS = { plausibility: "Plausibility", alignment: "Alignment", aesthetics: "Aesthetics", overall: "Overall" };
+const SCORE_LABELS = {
+  plausibility: gettext("Plausibility"),
+  alignment: gettext("Alignment"),
+  aesthetics: gettext("Aesthetics"),
+  overall: gettext("Overall"),
+};
 
 // The stylesheet travels with the module: one <link>, same origin (the CSP allows 'self').
 const css = document.createElement("link");
@@ -130,20 +137,23 @@ class ReferenceLayer {
 
 function qualificationLine(q) {
   if (q.status === "passed") {
-    return el("p", { class: "feedback-verdict pass" }, `You passed the qualification (mean quality ${pct(q.mean_quality)}, pass mark ${pct(q.threshold)}). Real items follow.`);
+    return el("p", { class: "feedback-verdict pass" }, format(gettext("You passed the qualification (mean quality %(quality)s, pass mark %(mark)s). Real items follow."), { quality: pct(q.mean_quality), mark: pct(q.threshold) }));
   }
   if (q.status === "failed") {
     return el(
       "p",
       { class: "feedback-verdict fail" },
-      `You did not reach the pass mark: mean quality ${pct(q.mean_quality)}, needed ${pct(q.threshold)}. This campaign has no work for you now; a project admin can let you try again.`,
+      format(
+        gettext("You did not reach the pass mark: mean quality %(quality)s, needed %(mark)s. This campaign has no work for you now; a project admin can let you try again."),
+        { quality: pct(q.mean_quality), mark: pct(q.threshold) },
+      ),
     );
   }
-  return el("p", { class: "feedback-verdict" }, `Mean quality so far ${pct(q.mean_quality)}; the pass mark is ${pct(q.threshold)} over ${q.required} practice items.`);
+  return el("p", { class: "feedback-verdict" }, format(gettext("Mean quality so far %(quality)s; the pass mark is %(mark)s over %(required)s practice items."), { quality: pct(q.mean_quality), mark: pct(q.threshold), required: q.required }));
 }
 
 function wordsLine(label, indices, words) {
-  const text = indices.length ? indices.map((i) => words[i] ?? `#${i}`).join(", ") : "none";
+  const text = indices.length ? indices.map((i) => words[i] ?? `#${i}`).join(", ") : gettext("none");
   return el("p", {}, el("b", {}, `${label}: `), text);
 }
 
@@ -153,7 +163,7 @@ function panelSection(feedback, words) {
   const table = el(
     "table",
     { class: "feedback-scores" },
-    el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "Score"), el("th", { scope: "col" }, "Yours"), el("th", { scope: "col" }, "Reference"))),
+    el("thead", {}, el("tr", {}, el("th", { scope: "col" }, gettext("Score")), el("th", { scope: "col" }, gettext("Yours")), el("th", { scope: "col" }, gettext("Reference")))),
     el(
       "tbody",
       {},
@@ -165,21 +175,21 @@ function panelSection(feedback, words) {
       }),
     ),
   );
-  const button = el("button", { type: "button", id: "feedback-continue", class: "primary" }, q.status === "pending" ? "Next practice item" : "Continue");
+  const button = el("button", { type: "button", id: "feedback-continue", class: "primary" }, q.status === "pending" ? gettext("Next practice item") : gettext("Continue"));
   const section = el(
     "section",
     { id: "feedback", class: "block feedback", "aria-labelledby": "feedback-h", role: "region" },
-    el("h2", { id: "feedback-h" }, `Practice item ${q.answered} of ${q.required}: quality ${pct(feedback.quality)}`),
+    el("h2", { id: "feedback-h" }, format(gettext("Practice item %(answered)s of %(required)s: quality %(quality)s"), { answered: q.answered, required: q.required, quality: pct(feedback.quality) })),
     el(
       "p",
       { class: "feedback-legend" },
       el("span", { class: "ring", "aria-hidden": "true" }),
-      " Solid rings and shading: the reference answer. ",
+      " " + gettext("Solid rings and shading: the reference answer.") + " ",
       el("span", { class: "dashed", "aria-hidden": "true" }),
-      " Dashed disks: yours.",
+      " " + gettext("Dashed disks: yours."),
     ),
-    wordsLine("Reference words", ref.misaligned_words, words),
-    wordsLine("Your words", feedback.yours.misaligned_words, words),
+    wordsLine(gettext("Reference words"), ref.misaligned_words, words),
+    wordsLine(gettext("Your words"), feedback.yours.misaligned_words, words),
     table,
     qualificationLine(q),
     button,

@@ -4,6 +4,8 @@
 import { api, ApiError, withId } from "./api.js";
 import { Doc } from "./doc.js";
 import { showFeedback } from "./feedback.js";
+import { Drafts, forgetLocalDraft, newestDraft } from "./drafts.js";
+import { format, gettext } from "./i18n.js";
 import { Viewer } from "./viewer.js";
 
 const config = JSON.parse(document.getElementById("annotate-config").textContent);
@@ -13,6 +15,7 @@ const SCORES = ["plausibility", "alignment", "aesthetics", "overall"];
 const WARN_BEFORE_MS = 2 * 60 * 1000;
 const IDLE_AFTER_MS = 10 * 60 * 1000; // an untouched tab stops renewing, so the lease can lapse
 const BUSY_RETRY_MS = 30 * 1000;
+const NOTE_MS = 4000;
 
 const page = {
   assignment: null,
@@ -26,17 +29,31 @@ const page = {
   shownAt: 0,
   expired: false,
   busyTimer: null,
+  hint: null, // {canvas, maps} of the current item's suggestion, once loaded
+  hintShown: false, // the hint was on screen at some moment for this item
+  suggestionAccepted: false,
+  remainingForMe: undefined,
   metrics: { switches: [], imageReadyMs: [] },
 };
 
+// The draft endpoint sits next to submit: /api/assignments/<id>/draft/.
+const draftUrl = config.urls.draft ?? config.urls.submit.replace(/submit\/$/, "draft/");
+const drafts = new Drafts({ url: (id) => withId(draftUrl, id), collect: draftBody, onState: showDraftState });
 const doc = new Doc(onDocChange);
 const viewer = new Viewer($("canvas"), doc, {
   onViewChange: (scale) => {
     $("zoom-level").textContent = `${Math.round(scale * 100)}%`;
   },
   canEdit: () => root.dataset.state === "ready",
+  onBlocked: (why) => {
+    if (why === "hidden") showNote(gettext("Points are hidden, so nothing was added. Show the points (H) to add one."));
+  },
+  onSelect: (hit) => {
+    $("point-remove").hidden = !hit;
+  },
+  onPaint: placeRemoveButton,
 });
-window.richhf = { viewer, doc, page, metrics: page.metrics };
+window.richhf = { viewer, doc, page, drafts, metrics: page.metrics };
 
 // ------------------------------------------------------------------ states
 
@@ -86,6 +103,17 @@ function showAlert(message, { errors = {}, kind = "error", action = null } = {})
   box.hidden = false;
 }
 
+let noteTimer = null;
+function showNote(text) {
+  const note = $("viewer-note");
+  note.textContent = text;
+  note.hidden = false;
+  clearTimeout(noteTimer);
+  noteTimer = setTimeout(() => {
+    note.hidden = true;
+  }, NOTE_MS);
+}
+
 function hideAlert() {
   delete $("alert").dataset.lease;
   $("alert").hidden = true;
@@ -102,7 +130,7 @@ function loadImage(url) {
   return img.decode().then(
     () => img,
     () => {
-      throw new ApiError(0, { detail: "The image could not be loaded." });
+      throw new ApiError(0, { detail: gettext("The image could not be loaded.") });
     },
   );
 }
@@ -126,25 +154,20 @@ async function loadNext({ startedAt = performance.now() } = {}) {
   } catch (err) {
     setState("error");
     page.assignment = null;
+    drafts.stop();
     viewer.clear();
-    showMessage("Cannot load an item", err.message, { retry: true });
+    clearItemUi();
+    showMessage(gettext("Cannot load an item"), err.message, { retry: true });
     return;
   }
   refreshProgress();
   if (data.status !== "leased") {
     page.assignment = null;
     page.upcoming = [];
+    drafts.stop();
     viewer.clear();
     clearItemUi();
-    if (data.status === "busy") {
-      setState("busy");
-      showMessage("All items are being worked on", `${data.detail} This page checks again every 30 seconds.`, { retry: true });
-      page.busyTimer = setTimeout(() => loadNext(), BUSY_RETRY_MS);
-    } else {
-      setState("done");
-      const titles = { paused: "Your work is paused", not_qualified: "Qualification not passed", qualification_unavailable: "Qualification not ready" };
-      showMessage(titles[data.status] ?? "Nothing to do", data.detail);
-    }
+    showQueueState(data);
     return;
   }
   const assignment = data.assignment;
@@ -156,7 +179,11 @@ async function loadNext({ startedAt = performance.now() } = {}) {
   } catch (err) {
     page.assignment = assignment;
     setState("error");
-    showMessage("Cannot show this item", `${err.message} You can skip it with a reason.`, { retry: true });
+    showMessage(
+      gettext("Cannot show this item"),
+      format(gettext("%(error)s You can skip it with a reason."), { error: err.message }),
+      { retry: true },
+    );
     return;
   }
   page.metrics.imageReadyMs.push(Math.round(performance.now() - t0));
@@ -169,36 +196,165 @@ async function loadNext({ startedAt = performance.now() } = {}) {
   for (const next of page.upcoming) imageFor(next.item).catch(() => {});
 }
 
+// Every state but "leased" gets its own words: a rater who never rated anything is not told
+// they have finished, and one who has is not told to wait. `detail` is the server's sentence,
+// already in the rater's language.
+const QUEUE_STATES = {
+  new: {
+    title: gettext("Nothing to rate yet"),
+    text: gettext("You have not rated any item in this campaign, and none is ready for you now. Items appear here as the campaign lead adds them."),
+  },
+  done: {
+    title: gettext("Nothing to do"),
+    text: gettext("You have rated or skipped every item this campaign has for you. Thank you!"),
+  },
+  busy: {
+    title: gettext("All items are being worked on"),
+    text: gettext("Every item left is reserved by another rater right now."),
+    retry: true,
+  },
+  paused: {
+    title: gettext("Your work here is paused"),
+    text: gettext("The campaign lead has paused your work in this campaign. Your past answers are kept."),
+  },
+  not_qualified: {
+    title: gettext("Not qualified for this campaign"),
+    text: gettext("Your answers to the qualification items did not reach the threshold this campaign asks for."),
+  },  qualification_unavailable: {
+    title: gettext("Qualification not ready"),
+    text: gettext("This campaign needs a qualification first, but it has no practice items left for you."),
+  },
+};
+
+function showQueueState(data) {
+  // An unknown status (a newer server) reads as "nothing for you now".
+  const status = data.status in QUEUE_STATES ? data.status : "done";
+  const state = QUEUE_STATES[status];
+  let text = data.detail || state.text;
+  if (status === "busy") {
+    text = format(gettext("%(detail)s This page checks again every 30 seconds."), { detail: text });
+    page.busyTimer = setTimeout(() => loadNext(), BUSY_RETRY_MS);
+  }
+  setState(status.replaceAll("_", "-"));
+  showMessage(state.title, text, { retry: Boolean(state.retry) });
+}
+
 function showAssignment(assignment, image) {
   page.assignment = assignment;
   page.expired = false;
   doc.reset();
-  for (const name of SCORES) for (const input of document.getElementsByName(name)) input.checked = false;
+  clearScores();
   renderWords(assignment.item.words);
-  showSuggestion(assignment.suggestion);
   hideAlert();
   hideMessage();
   closeSkip();
   viewer.setImage(image, assignment.item.width, assignment.item.height, config.campaign.radius_fraction);
+  page.suggestionAccepted = false;
+  page.hintShown = false;
+  showSuggestion(assignment);
   page.shownAt = performance.now();
+  page.clockPaused = document.hidden;
   page.activeMs = 0;
   page.expiresAt = 0;
-  $("item-timer").textContent = "0:00";
+  const restored = restoreDraft(assignment);
+  $("item-timer").textContent = fmt(page.activeMs);
+  // The live region speaks of this item only (the last one's points are gone).
+  $("points-live").textContent = restored
+    ? format(gettext("New item. Your draft is back: %(red)s red, %(blue)s blue points."), {
+        red: doc.state.implausible.length,
+        blue: doc.state.misaligned.length,
+      })
+    : gettext("New item.");
   updateCountdown();
   updateRemaining();
   onDocChange("load");
+  drafts.start(assignment.id, { restored });
   setState("ready");
   // Keys go to the image first (tools, zoom, crosshair); Tab reaches words and scores.
   $("canvas").focus({ preventScroll: true });
   heartbeat(); // re-anchors the countdown on this machine's clock
 }
 
+// The form of no item: no words, points, scores, hint, timer or announcement left over.
 function clearItemUi() {
   doc.reset();
+  clearScores();
   renderWords([]);
+  showSuggestion(null);
+  closeSkip();
+  hideAlert();
   onDocChange("load");
+  $("points-live").textContent = "";
+  $("item-timer").textContent = "0:00";
+  page.activeMs = 0;
   page.expiresAt = 0;
   updateCountdown();
+  updateSubmit();
+}
+
+function clearScores() {
+  for (const name of SCORES) for (const input of document.getElementsByName(name)) input.checked = false;
+}
+
+// ------------------------------------------------------------------ drafts
+
+function draftBody() {
+  const item = page.assignment.item;
+  const scored = scores();
+  return {
+    answer: {
+      implausible_points: normalised(doc.state.implausible, item),
+      misaligned_points: normalised(doc.state.misaligned, item),
+      misaligned_words: [...doc.state.words].sort((a, b) => a - b),
+      scores: Object.fromEntries(SCORES.map((n) => [n, scored[n] ?? null])),
+      suggestion_accepted: page.suggestionAccepted,
+    },
+    time_spent_ms: activeTime(),
+  };
+}
+
+// The lease's draft, as the server keeps it: points, words, scores and the time on the item.
+function restoreDraft(assignment) {
+  const draft = newestDraft(assignment.id, assignment.draft);
+  if (!draft || typeof draft !== "object" || !draft.answer) return false;
+  const a = draft.answer;
+  const item = assignment.item;
+  const pixels = (pts) =>
+    Array.isArray(pts) ? pts.filter((p) => Array.isArray(p) && p.length === 2).map(([x, y]) => [x * item.width, y * item.height]) : [];
+  doc.state = {
+    implausible: pixels(a.implausible_points),
+    misaligned: pixels(a.misaligned_points),
+    words: Array.isArray(a.misaligned_words) ? a.misaligned_words.filter((i) => i >= 0 && i < item.words.length) : [],
+  };
+  for (const name of SCORES) {
+    const v = a.scores?.[name];
+    if (Number.isInteger(v) && v >= 1 && v <= 5) $(`${name}-${v}`).checked = true;
+  }
+  page.suggestionAccepted = Boolean(a.suggestion_accepted);
+  if (Number.isFinite(draft.time_spent_ms) && draft.time_spent_ms > 0) page.activeMs = draft.time_spent_ms;
+  return true;
+}
+
+function showDraftState(state) {
+  const el = $("draft-state");
+  el.dataset.state = state;
+  el.textContent = {
+    idle: "",
+    saved: gettext("Draft saved"),
+    saving: gettext("Saving…"),
+    unsaved: gettext("Saving…"),
+    off: gettext("Kept on this page"),
+    lost: gettext("Draft not saved"),
+    error: gettext("Not saved, retrying"),
+  }[state];
+  el.title = {
+    off: gettext("This server keeps no drafts: your work is on this page until you submit."),
+    lost: gettext("The reservation of this item ended, so the draft cannot be saved."),
+  }[state] ?? "";
+}
+
+function answerChanged() {
+  drafts.changed();
 }
 
 function renderWords(words) {
@@ -219,15 +375,64 @@ function renderWords(words) {
   );
 }
 
-// An active-learning hint (campaigns with suggestions on): a faint predicted heatmap and a
-// dotted outline on predicted misaligned words. Nothing is pre-filled.
-function showSuggestion(suggestion) {
-  const box = $("suggestion");
-  box.hidden = !suggestion;
-  if (suggestion) $("suggestion-map").src = suggestion.implausibility_url;
-  else $("suggestion-map").removeAttribute("src");
-  const hinted = new Set(suggestion ? suggestion.misaligned_words : []);
-  for (const chip of $("words").children) chip.classList.toggle("suggested", hinted.has(Number(chip.dataset.index)));
+// An active-learning hint (campaigns with suggestions on): the predicted regions drawn over the
+// image (hint.js, loaded only when there is one), the predicted words marked in the prompt.
+// Nothing is pre-filled: the rater may accept the regions as points, then edit them.
+function showSuggestion(assignment) {
+  const suggestion = assignment?.suggestion ?? null;
+  page.hint = null;
+  viewer.setHint(null);
+  $("hint").hidden = !suggestion;
+  $("hint-accept").disabled = true;
+  const hinted = new Set(suggestion?.misaligned_words ?? []);
+  for (const chip of $("words").children) {
+    const on = hinted.has(Number(chip.dataset.index));
+    chip.classList.toggle("suggested", on);
+    if (on) chip.title = gettext("The model suggests this word may be wrong");
+    else chip.removeAttribute("title");
+  }
+  if (!suggestion) return;
+  setHintVisible(viewer.showHint || !page.hintChosen);
+  import("./hint.js")
+    .then(async ({ loadHint }) => {
+      const hint = await loadHint(suggestion);
+      if (page.assignment !== assignment || !hint) return;
+      page.hint = hint;
+      viewer.setHint(hint.canvas);
+      $("hint-accept").disabled = root.dataset.state !== "ready";
+    })
+    .catch(() => {});
+}
+
+function setHintVisible(visible) {
+  viewer.showHint = visible;
+  if (visible && page.assignment?.suggestion) page.hintShown = true;
+  $("hint-toggle").setAttribute("aria-pressed", String(visible));
+  $("hint-toggle").textContent = visible ? gettext("Hide hint") : gettext("Show hint");
+  viewer.draw();
+}
+
+function toggleHint() {
+  if (!page.assignment?.suggestion) return;
+  page.hintChosen = true; // the rater's choice holds for the next items
+  setHintVisible(!viewer.showHint);
+}
+
+async function acceptHint() {
+  if (!page.hint || root.dataset.state !== "ready" || !page.assignment) return;
+  const { pointsFromMap } = await import("./hint.js");
+  const item = page.assignment.item;
+  const rf = config.campaign.radius_fraction;
+  const red = pointsFromMap(page.hint.maps.implausibility, item.width, item.height, rf);
+  const blue = pointsFromMap(page.hint.maps.misalignment, item.width, item.height, rf);
+  const words = page.assignment.suggestion.misaligned_words ?? [];
+  if (!viewer.showOverlay) toggleOverlay();
+  page.suggestionAccepted = true;
+  doc.change((s) => {
+    s.implausible.push(...red);
+    s.misaligned.push(...blue);
+    for (const w of words) if (!s.words.includes(w)) s.words.push(w);
+  }, "accept-hint");
 }
 
 function onDocChange(what) {
@@ -238,15 +443,38 @@ function onDocChange(what) {
   $("count-implausible").textContent = s.implausible.length;
   $("count-misaligned").textContent = s.misaligned.length;
   const said = {
-    "add-implausible": "Red point added",
-    "add-misaligned": "Blue point added",
-    "remove-implausible": "Red point removed",
-    "remove-misaligned": "Blue point removed",
-    undo: "Undone",
-    redo: "Redone",
+    "add-implausible": gettext("Red point added."),
+    "add-misaligned": gettext("Blue point added."),
+    "remove-implausible": gettext("Red point removed."),
+    "remove-misaligned": gettext("Blue point removed."),
+    "accept-hint": gettext("The model's suggestion was added as points."),
+    undo: gettext("Undone."),
+    redo: gettext("Redone."),
   }[what];
-  if (said) $("points-live").textContent = `${said}. ${s.implausible.length} red, ${s.misaligned.length} blue.`;
+  if (said) {
+    $("points-live").textContent = `${said} ${format(gettext("%(red)s red, %(blue)s blue."), {
+      red: s.implausible.length,
+      blue: s.misaligned.length,
+    })}`;
+  }
+  if (what !== "load") answerChanged();
   viewer.draw();
+}
+
+// Touch: the selected point gets a button to remove it, beside it on the image.
+function placeRemoveButton() {
+  const button = $("point-remove");
+  const sel = viewer.selected;
+  const pt = sel && doc.state[sel.kind][sel.index];
+  if (!pt) {
+    button.hidden = true;
+    return;
+  }
+  const s = viewer.toScreen(pt[0], pt[1]);
+  button.hidden = false;
+  const x = Math.min(Math.max(s.x + 16, 4), viewer.cssW - button.offsetWidth - 4);
+  const y = Math.min(Math.max(s.y - button.offsetHeight - 16, 4), viewer.cssH - button.offsetHeight - 4);
+  button.style.transform = `translate(${Math.round(x)}px, ${Math.round(y)}px)`;
 }
 
 // ------------------------------------------------------------------ scores and submit
@@ -265,9 +493,19 @@ function updateSubmit() {
   const ready = root.dataset.state === "ready";
   $("submit").disabled = !ready || missing.length > 0;
   $("skip").disabled = !(ready || root.dataset.state === "error") || !page.assignment;
-  $("submit-why").textContent = missing.length
-    ? `Set ${missing.length === 4 ? "all four scores" : missing.join(", ")} to submit.`
-    : "Ready to submit.";
+  const names = {
+    plausibility: gettext("Plausibility"),
+    alignment: gettext("Alignment"),
+    aesthetics: gettext("Aesthetics"),
+    overall: gettext("Overall"),
+  };
+  $("submit-why").textContent = !missing.length
+    ? gettext("Ready to submit.")
+    : missing.length === 4
+      ? gettext("Set all four scores to submit.")
+      : format(gettext("Set %(names)s to submit."), {
+          names: missing.map((n) => names[n]).join(", "),
+        });
 }
 
 // In the focused row focus follows the checked choice (as with arrow keys); a row picked
@@ -277,6 +515,7 @@ function setScore(row, value, { focus }) {
   input.checked = true;
   if (focus) input.focus();
   updateSubmit();
+  answerChanged();
 }
 
 function normalised(points, item) {
@@ -285,34 +524,61 @@ function normalised(points, item) {
 }
 
 function activeTime() {
-  return Math.round(page.activeMs + (document.hidden ? 0 : performance.now() - page.shownAt));
+  return Math.round(page.activeMs + (page.clockPaused ? 0 : performance.now() - page.shownAt));
+}
+
+// The time on the item counts while the page is visible. Paused once when it goes away
+// (pagehide and visibilitychange both fire, in either order), so every last save sends the same time.
+function pauseClock() {
+  if (page.clockPaused) return;
+  page.activeMs += performance.now() - page.shownAt;
+  page.clockPaused = true;
+}
+
+function resumeClock() {
+  if (!page.clockPaused) return;
+  page.shownAt = performance.now();
+  page.clockPaused = false;
 }
 
 async function submit() {
   if ($("submit").disabled || !page.assignment) return;
   const startedAt = performance.now();
-  const item = page.assignment.item;
+  const assignment = page.assignment;
+  const item = assignment.item;
   const body = {
     implausible_points: normalised(doc.state.implausible, item),
     misaligned_points: normalised(doc.state.misaligned, item),
     misaligned_words: [...doc.state.words].sort((a, b) => a - b),
     scores: scores(),
     time_spent_ms: activeTime(),
-    suggestion_shown: Boolean(page.assignment.suggestion),
+    suggestion_shown: Boolean(assignment.suggestion) && page.hintShown,
   };
+  // A server that knows drafts (every payload has "draft") also takes suggestion_accepted;
+  // an older one rejects unknown fields.
+  if ("draft" in assignment) body.suggestion_accepted = page.suggestionAccepted;
   setState("submitting");
-  let result;
+  drafts.hold();
+  let response;
   try {
-    result = await api(withId(config.urls.submit, page.assignment.id), { method: "POST", body });
+    response = await api(withId(config.urls.submit, assignment.id), { method: "POST", body });
   } catch (err) {
+    drafts.resume();
     setState("ready");
-    reportActionError(err, "Not submitted");
+    reportActionError(err, gettext("Not submitted"));
     return;
   }
-  // Only after a qualification answer: the reference beside this answer, before moving on.
-  if (result.feedback) {
+  drafts.stop(); // the server drops the draft with the submit
+  forgetLocalDraft();
+  await afterSubmit(response, { startedAt, words: assignment.item.words });
+}
+
+// What follows an accepted answer: after a qualification answer only, the reference beside
+// this answer (feedback.js); then the next item (already leased and its image preloaded).
+async function afterSubmit(response, { startedAt = performance.now(), words = [] } = {}) {
+  if (response.feedback) {
     setState("feedback");
-    await showFeedback(result.feedback, { viewer, words: item.words });
+    await showFeedback(response.feedback, { viewer, words });
   }
   await loadNext({ startedAt });
 }
@@ -322,9 +588,12 @@ function reportActionError(err, what) {
     page.expired = true;
     page.expiresAt = Date.now();
     updateCountdown();
-    showAlert(`${what}: ${err.message}`, { action: { label: "Load the next item", run: () => loadNext() } });
+    showAlert(`${what}: ${err.message}`, { action: { label: gettext("Load the next item"), run: () => loadNext() } });
   } else {
-    showAlert(`${what}: ${err.message} Your points, words and scores are still here.`, { errors: err.errors });
+    showAlert(
+      `${what}: ${err.message} ${gettext("Your points, words and scores are still here.")}`,
+      { errors: err.errors },
+    );
   }
 }
 
@@ -351,18 +620,22 @@ async function confirmSkip(e) {
     reason = $("skip-other").value.trim();
     if (!reason) {
       $("skip-other").focus();
-      showAlert("Say why you skip this item.");
+      showAlert(gettext("Say why you skip this item."));
       return;
     }
   }
   setState("submitting");
+  drafts.hold();
   try {
     await api(withId(config.urls.skip, page.assignment.id), { method: "POST", body: { reason } });
   } catch (err) {
+    drafts.resume();
     setState("ready");
-    reportActionError(err, "Not skipped");
+    reportActionError(err, gettext("Not skipped"));
     return;
   }
+  drafts.stop();
+  forgetLocalDraft();
   closeSkip();
   await loadNext();
 }
@@ -384,7 +657,7 @@ async function heartbeat() {
     if (err.code === "lease_expired" || err.status === 409) {
       page.expired = true;
       page.expiresAt = Date.now();
-      showAlert(err.message, { action: { label: "Load the next item", run: () => loadNext() } });
+      showAlert(err.message, { action: { label: gettext("Load the next item"), run: () => loadNext() } });
     }
   }
   updateCountdown();
@@ -405,15 +678,17 @@ function updateCountdown() {
     return;
   }
   const left = page.expiresAt - Date.now();
-  $("lease-countdown").textContent = left > 0 ? fmt(left) : "expired";
+  $("lease-countdown").textContent = left > 0 ? fmt(left) : gettext("expired");
   lease.classList.toggle("warn", left > 0 && left < WARN_BEFORE_MS);
   lease.classList.toggle("expired", left <= 0);
   const warning = left < WARN_BEFORE_MS && !page.expired;
   if (warning && ($("alert").hidden || $("alert").dataset.lease)) {
     showAlert(
       left > 0
-        ? `This item stays reserved for you for ${fmt(left)}. Press a key or click to keep it.`
-        : "Your reservation of this item has lapsed. Press a key or click to renew it, if nobody else took it.",
+        ? format(gettext("This item stays reserved for you for %(time)s. Press a key or click to keep it."), {
+            time: fmt(left),
+          })
+        : gettext("Your reservation of this item has lapsed. Press a key or click to renew it, if nobody else took it."),
       { kind: "info" },
     );
     $("alert").dataset.lease = "1";
@@ -453,15 +728,31 @@ async function refreshProgress() {
     page.remainingForMe = p.remaining_for_me;
     updateRemaining();
     $("campaign-left").textContent = p.campaign_items_remaining;
-    $("done-today").parentElement.title = `You have done ${p.done_total} in this campaign in all.`;
+    $("done-today").parentElement.title = format(gettext("You have done %(n)s in this campaign in all."), {
+      n: p.done_total,
+    });
   } catch {
     /* progress is informative only */
   }
 }
 
 document.addEventListener("visibilitychange", () => {
-  if (document.hidden) page.activeMs += performance.now() - page.shownAt;
-  page.shownAt = performance.now();
+  if (document.hidden) {
+    pauseClock();
+    drafts.flush(); // the time on the item, too, for another device
+  } else {
+    resumeClock();
+  }
+});
+window.addEventListener("pagehide", () => {
+  pauseClock();
+  drafts.flush();
+});
+// Leaving with changes the server does not have yet asks first.
+window.addEventListener("beforeunload", (e) => {
+  if (!drafts.unsaved || !page.assignment) return;
+  e.preventDefault();
+  e.returnValue = "";
 });
 
 // ------------------------------------------------------------------ controls
@@ -475,13 +766,31 @@ function setTool(tool) {
 function toggleOverlay() {
   const hidden = viewer.showOverlay;
   viewer.setOverlay(!hidden);
+  if (hidden) viewer.select(null);
   $("toggle-overlay").setAttribute("aria-pressed", String(hidden));
-  $("toggle-overlay").textContent = hidden ? "Show points" : "Hide points";
+  $("toggle-overlay").textContent = hidden ? gettext("Show points") : gettext("Hide points");
 }
 
 function openGuidelines() {
   const dlg = $("guidelines");
   if (!dlg.open) dlg.showModal();
+  loadDefaultGuidelines();
+}
+
+// The built-in guidelines are a static fragment (cached once, not in every page).
+async function loadDefaultGuidelines() {
+  const box = $("default-guidelines");
+  if (!box || box.dataset.loaded) return;
+  box.dataset.loaded = "1";
+  try {
+    const response = await fetch(box.dataset.src, { credentials: "same-origin" });
+    if (!response.ok) throw new Error(String(response.status));
+    const doc = new DOMParser().parseFromString(await response.text(), "text/html");
+    box.replaceChildren(...doc.body.childNodes);
+  } catch {
+    delete box.dataset.loaded;
+    box.textContent = gettext("The guidelines could not be loaded. Close and open them again to retry.");
+  }
 }
 
 for (const b of document.querySelectorAll(".tool")) b.addEventListener("click", () => setTool(b.dataset.tool));
@@ -500,15 +809,28 @@ $("skip-reason").addEventListener("change", () => {
   if (other) $("skip-other").focus();
 });
 $("retry").addEventListener("click", () => loadNext());
+$("point-remove").addEventListener("click", () => viewer.removeSelected());
+$("hint-toggle").addEventListener("click", toggleHint);
+$("hint-accept").addEventListener("click", acceptHint);
+$("hint-opacity").addEventListener("input", () => {
+  viewer.hintOpacity = Number($("hint-opacity").value) / 100;
+  viewer.draw();
+});
+viewer.hintOpacity = Number($("hint-opacity").value) / 100;
 for (const name of SCORES) {
-  for (const input of document.getElementsByName(name)) input.addEventListener("change", updateSubmit);
+  for (const input of document.getElementsByName(name)) {
+    input.addEventListener("change", () => {
+      updateSubmit();
+      answerChanged();
+    });
+  }
 }
 for (const type of ["pointerdown", "keydown", "wheel"]) document.addEventListener(type, noteActivity, { passive: true });
 document.addEventListener("pointermove", () => {
   page.lastActivity = Date.now();
 }, { passive: true });
 
-const isTyping = (el) => el && (el.tagName === "TEXTAREA" || el.tagName === "SELECT" || (el.tagName === "INPUT" && el.type !== "radio"));
+const isTyping = (el) => el && (el.tagName === "TEXTAREA" || el.tagName === "SELECT" || (el.tagName === "INPUT" && el.type !== "radio" && el.type !== "range"));
 const isActivatable = (el) => el && (el.tagName === "BUTTON" || el.tagName === "A" || el.tagName === "SUMMARY");
 
 document.addEventListener("keydown", (e) => {
@@ -551,9 +873,20 @@ document.addEventListener("keydown", (e) => {
     return;
   }
   if (key === "Enter") {
-    if (isActivatable(target) && target.id !== "submit") return;
+    // Enter submits a complete answer whatever has focus (chips and buttons toggle with
+    // Space). Links, the skip form and, with an incomplete answer, buttons keep their own Enter.
+    if (target.closest?.("#skip-form, #alert, .viewer-message")) return;
+    if (!$("submit").disabled) {
+      e.preventDefault();
+      submit();
+      return;
+    }
+    if (target.classList?.contains("chip")) {
+      e.preventDefault(); // a word toggles with Space or a click only
+      return;
+    }
+    if (isActivatable(target)) return;
     e.preventDefault();
-    submit();
     return;
   }
   const actions = {
@@ -565,6 +898,7 @@ document.addEventListener("keydown", (e) => {
     _: () => viewer.zoomBy(0.8),
     0: () => viewer.fit(),
     h: toggleOverlay,
+    m: toggleHint,
     "?": openGuidelines,
     g: openGuidelines,
     s: openSkip,

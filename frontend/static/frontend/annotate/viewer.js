@@ -8,21 +8,39 @@
 import { KINDS } from "./doc.js";
 
 const COLORS = {
-  implausible: { solid: "#e53935", fill: "rgba(229,57,53,0.17)", edge: "rgba(229,57,53,0.85)" },
-  misaligned: { solid: "#1e63d6", fill: "rgba(30,99,214,0.17)", edge: "rgba(30,99,214,0.9)" },
+  implausible: { solid: "#e53935", fill: "rgba(229,57,53,0.17)", edge: "rgba(229,57,53,0.95)" },
+  misaligned: { solid: "#1e63d6", fill: "rgba(30,99,214,0.17)", edge: "rgba(30,99,214,0.95)" },
 };
+// Every disk and marker is ringed by a light AND a dark outline, so it stays visible on a red,
+// an orange, a white or a black image alike (a coloured dashed edge alone vanishes on its own hue).
+const LIGHT = "#ffffff";
+const DARK = "#000000";
 const MARKER_R = 5; // screen px
 const HIT_R = 10; // screen px: a press this close to a point grabs it
 const DRAG_START = 4; // screen px of movement before a press becomes a drag
 const MARGIN = 12; // screen px around the fitted image
+const TOUCH_HIT_R = 22; // screen px: a fingertip is less precise than a mouse
 
 export class Viewer {
-  constructor(canvas, doc, { onViewChange = () => {}, canEdit = () => true } = {}) {
+  constructor(
+    canvas,
+    doc,
+    { onViewChange = () => {}, canEdit = () => true, onBlocked = () => {}, onSelect = () => {}, onPaint = () => {} } = {},
+  ) {
     this.canvas = canvas;
     this.ctx = canvas.getContext("2d");
     this.doc = doc;
     this.onViewChange = onViewChange;
     this.canEdit = canEdit;
+    this.onBlocked = onBlocked; // an edit refused, with why ("hidden")
+    this.onSelect = onSelect; // touch: a tapped point is selected (or null)
+    this.onPaint = onPaint; // after every frame (the remove button follows its point)
+    this.hint = null; // offscreen canvas of the model's suggested regions, map resolution
+    this.showHint = false;
+    this.hintOpacity = 0.5;
+    this.selected = null; // {kind, index} after a tap on a point (touch)
+    this.touches = new Map(); // pointerId -> screen position, for pinch and two-finger pan
+    this.gesture = null;
     this.tool = "implausible";
     this.image = null;
     this.width = 0;
@@ -43,7 +61,11 @@ export class Viewer {
     canvas.addEventListener("pointerdown", (e) => this.onPointerDown(e));
     canvas.addEventListener("pointermove", (e) => this.onPointerMove(e));
     canvas.addEventListener("pointerup", (e) => this.onPointerUp(e));
-    canvas.addEventListener("pointercancel", () => this.cancelPress());
+    canvas.addEventListener("pointercancel", (e) => {
+      this.touches.delete(e.pointerId);
+      if (this.touches.size === 0) this.gesture = null;
+      this.cancelPress();
+    });
     canvas.addEventListener("pointerleave", () => {
       if (!this.press && this.hover) {
         this.hover = null;
@@ -71,11 +93,27 @@ export class Viewer {
     this.hover = null;
     this.cross = null;
     this.press = null;
+    this.touches.clear();
+    this.gesture = null;
+    this.select(null);
     this.fit();
+  }
+
+  setHint(hint) {
+    this.hint = hint;
+    this.draw();
   }
 
   clear() {
     this.image = null;
+    this.hint = null;
+    this.select(null);
+    this.draw();
+  }
+
+  select(hit) {
+    this.selected = hit;
+    this.onSelect(hit);
     this.draw();
   }
 
@@ -164,10 +202,10 @@ export class Viewer {
   }
 
   // The point under a screen position, last drawn first (it is the one on top).
-  hitTest(sx, sy) {
+  hitTest(sx, sy, radius = HIT_R) {
     if (!this.showOverlay) return null;
     let best = null;
-    let bestD = HIT_R;
+    let bestD = radius;
     for (const kind of KINDS) {
       const pts = this.doc.state[kind];
       for (let i = pts.length - 1; i >= 0; i--) {
@@ -192,9 +230,18 @@ export class Viewer {
   removePoint(hit) {
     this.doc.change((s) => s[hit.kind].splice(hit.index, 1), `remove-${hit.kind}`);
     this.hover = null;
+    if (this.selected) this.select(null);
+  }
+
+  removeSelected() {
+    if (this.selected && this.doc.state[this.selected.kind][this.selected.index]) this.removePoint(this.selected);
   }
 
   togglePointAt(p) {
+    if (!this.showOverlay) {
+      this.onBlocked("hidden");
+      return;
+    }
     const s = this.toScreen(p.x, p.y);
     const hit = this.hitTest(s.x, s.y);
     if (hit) this.removePoint(hit);
@@ -213,14 +260,26 @@ export class Viewer {
     this.canvas.focus({ preventScroll: true });
     this.cross = null;
     const pos = this.eventPos(e);
+    if (e.pointerType === "touch") {
+      this.touches.set(e.pointerId, pos);
+      if (this.touches.size >= 2) {
+        // A second finger: whatever the first began becomes a pinch / two-finger pan.
+        this.cancelPress();
+        this.startGesture();
+        e.preventDefault();
+        return;
+      }
+    }
     const panOnly = e.button !== 0 || e.shiftKey;
-    const hit = panOnly || !this.canEdit() ? null : this.hitTest(pos.x, pos.y);
+    const touch = e.pointerType === "touch";
+    const hit = panOnly || !this.canEdit() ? null : this.hitTest(pos.x, pos.y, touch ? TOUCH_HIT_R : HIT_R);
     this.press = {
       id: e.pointerId,
       start: pos,
       t0: { x: this.tx, y: this.ty },
       hit,
       panOnly,
+      touch,
       moved: false,
       before: hit ? this.doc.snapshot() : null,
       grabOffset: hit ? this.offsetFromPoint(hit, pos) : null,
@@ -235,8 +294,35 @@ export class Viewer {
     return { x: s.x - pos.x, y: s.y - pos.y };
   }
 
+  startGesture() {
+    const [a, b] = [...this.touches.values()];
+    this.gesture = {
+      dist: Math.max(1, Math.hypot(a.x - b.x, a.y - b.y)),
+      mid: { x: (a.x + b.x) / 2, y: (a.y + b.y) / 2 },
+    };
+  }
+
+  // Two fingers: the image point under their midpoint stays under it while they spread
+  // (zoom) and move (pan).
+  moveGesture() {
+    const [a, b] = [...this.touches.values()];
+    const dist = Math.max(1, Math.hypot(a.x - b.x, a.y - b.y));
+    const mid = { x: (a.x + b.x) / 2, y: (a.y + b.y) / 2 };
+    const g = this.gesture;
+    this.panBy(mid.x - g.mid.x, mid.y - g.mid.y);
+    this.zoomAt(mid.x, mid.y, dist / g.dist);
+    this.gesture = { dist, mid };
+  }
+
   onPointerMove(e) {
     const pos = this.eventPos(e);
+    if (e.pointerType === "touch" && this.touches.has(e.pointerId)) {
+      this.touches.set(e.pointerId, pos);
+      if (this.gesture && this.touches.size >= 2) {
+        this.moveGesture();
+        return;
+      }
+    }
     const press = this.press;
     if (!press) {
       const hover = this.hitTest(pos.x, pos.y);
@@ -262,6 +348,14 @@ export class Viewer {
   }
 
   onPointerUp(e) {
+    if (e.pointerType === "touch") {
+      this.touches.delete(e.pointerId);
+      if (this.gesture) {
+        // The gesture ends with the last finger; a finger left behind does not add a point.
+        if (this.touches.size === 0) this.gesture = null;
+        return;
+      }
+    }
     const press = this.press;
     if (!press) return;
     this.press = null;
@@ -272,11 +366,23 @@ export class Viewer {
       return;
     }
     if (press.panOnly || !this.canEdit()) return;
-    if (press.hit) {
-      this.removePoint(press.hit);
+    const p = this.toImage(pos.x, pos.y);
+    if (!this.showOverlay) {
+      // Points are hidden: a click would add one nobody sees.
+      if (this.insideImage(p)) this.onBlocked("hidden");
       return;
     }
-    const p = this.toImage(pos.x, pos.y);
+    if (press.hit) {
+      // A finger covers the point: a tap selects it (a button then removes it); a mouse
+      // click removes it at once, as before.
+      if (press.touch) this.select(press.hit);
+      else this.removePoint(press.hit);
+      return;
+    }
+    if (this.selected) {
+      this.select(null);
+      return;
+    }
     if (this.insideImage(p)) this.addPoint(p);
   }
 
@@ -355,7 +461,19 @@ export class Viewer {
     ctx.strokeStyle = "rgba(255,255,255,0.35)";
     ctx.lineWidth = 1;
     ctx.strokeRect(this.tx - 0.5, this.ty - 0.5, this.width * this.scale + 1, this.height * this.scale + 1);
-    if (!this.showOverlay) return;
+    if (this.hint && this.showHint && this.hintOpacity > 0) {
+      // The model's map covers the whole image whatever its own resolution: stretched to the
+      // image's extent it keeps the image's aspect and follows zoom and pan.
+      ctx.save();
+      ctx.globalAlpha = this.hintOpacity;
+      ctx.imageSmoothingEnabled = true;
+      ctx.drawImage(this.hint, this.tx, this.ty, this.width * this.scale, this.height * this.scale);
+      ctx.restore();
+    }
+    if (!this.showOverlay) {
+      this.onPaint();
+      return;
+    }
 
     const r = this.radiusFraction * this.height * this.scale;
     for (const kind of KINDS) {
@@ -366,18 +484,30 @@ export class Viewer {
         ctx.arc(s.x, s.y, r, 0, 2 * Math.PI);
         ctx.fillStyle = c.fill;
         ctx.fill();
-        ctx.setLineDash([5, 4]);
-        ctx.strokeStyle = c.edge;
-        ctx.lineWidth = 1.5;
+        ctx.strokeStyle = DARK;
+        ctx.lineWidth = 5;
         ctx.stroke();
-        ctx.setLineDash([]);
+        ctx.strokeStyle = LIGHT;
+        ctx.lineWidth = 2;
+        ctx.stroke();
+        // The colour, dashed, just inside the two rings (never on top of them).
+        if (r > 8) {
+          ctx.beginPath();
+          ctx.arc(s.x, s.y, r - 4, 0, 2 * Math.PI);
+          ctx.setLineDash([6, 4]);
+          ctx.strokeStyle = c.edge;
+          ctx.lineWidth = 2;
+          ctx.stroke();
+          ctx.setLineDash([]);
+        }
       }
     }
     for (const kind of KINDS) {
       const c = COLORS[kind];
       this.doc.state[kind].forEach(([x, y], i) => {
         const s = this.toScreen(x, y);
-        const hot = this.hover && this.hover.kind === kind && this.hover.index === i;
+        const sel = this.selected && this.selected.kind === kind && this.selected.index === i;
+        const hot = sel || (this.hover && this.hover.kind === kind && this.hover.index === i);
         if (hot) {
           ctx.beginPath();
           ctx.arc(s.x, s.y, r, 0, 2 * Math.PI);
@@ -390,12 +520,12 @@ export class Viewer {
         ctx.fillStyle = c.solid;
         ctx.fill();
         ctx.lineWidth = 2;
-        ctx.strokeStyle = "#fff";
+        ctx.strokeStyle = LIGHT;
         ctx.stroke();
         ctx.beginPath();
         ctx.arc(s.x, s.y, (hot ? MARKER_R + 2 : MARKER_R) + 1.5, 0, 2 * Math.PI);
-        ctx.lineWidth = 1;
-        ctx.strokeStyle = "rgba(0,0,0,0.55)";
+        ctx.lineWidth = 1.5;
+        ctx.strokeStyle = DARK;
         ctx.stroke();
       });
     }
@@ -421,5 +551,6 @@ export class Viewer {
       ctx.lineWidth = 1.5;
       ctx.stroke();
     }
+    this.onPaint();
   }
 }
