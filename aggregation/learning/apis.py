@@ -109,7 +109,11 @@ class SettingsIO(StrictInput, serializers.ModelSerializer):
 
 
 class SettingsApi(APIView):
-    permission_classes = [IsLeadOrAdmin]
+    """Leads read the settings; only admins change them (the project's rule: leads read
+    dashboards, admins configure). Retraining itself stays open to leads (RetrainApi)."""
+
+    def get_permissions(self):
+        return [IsAdmin()] if self.request.method == "PUT" else [IsLeadOrAdmin()]
 
     @extend_schema(responses=SettingsIO)
     def get(self, request, campaign_id: int):
