@@ -90,6 +90,9 @@ class SettingsIO(StrictInput, serializers.ModelSerializer):
     extra_training_campaign = serializers.PrimaryKeyRelatedField(
         queryset=Campaign.objects.all(), allow_null=True, required=False
     )
+    # The model's CheckConstraints, checked here too so that a bad value is named by its field.
+    random_share = serializers.FloatField(min_value=0.0, max_value=1.0, required=False)
+    schedule_hours = serializers.FloatField(min_value=0.0, allow_null=True, required=False)
 
     class Meta:
         model = LearningSettings

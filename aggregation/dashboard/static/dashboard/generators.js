@@ -112,7 +112,7 @@ export function renderGenerators(gen, { scores, mapKinds }) {
         rows: pairs.map((p) => ({ label: `${p.score.slice(0, 5)}. ${p.a} − ${p.b}`, mean: p.diff, low: p.ci_low, high: p.ci_high, cls: p.significant ? "sig" : "",
           title: `${p.score}: ${p.a} − ${p.b} = ${num(p.diff)}, p = ${num(p.p, 3)}, Holm p = ${num(p.p_holm, 3)}` })),
         min: -1, max: 1, ticks: [-1, -0.5, 0, 0.5, 1], zero: 0,
-        axisLabel: "difference of mean normalised scores", ariaLabel: "pairwise differences between generators",
+        axisLabel: "difference of mean normalised scores", ariaLabel: "pairwise differences between generators", width: 640,
       })
       : h("p", { class: "note", text: "Needs two generators with rated images." }),
     { "data-chart": "pairs" },
@@ -161,7 +161,7 @@ export function renderGenerators(gen, { scores, mapKinds }) {
 
   const model = gen.model;
   const trust = model
-    ? h("div", { id: "model-trust" },
+    ? h("div", { id: "model-trust", class: "narrow" },
       h("p", { class: "note", text: `How far to trust the estimate: the active model (v${model.version}) against the human scores on the rated dev items it was evaluated on. PLCC = Pearson, SRCC = Spearman correlation (1 = perfect, 0 = none); n = items.` }),
       h("div", { class: "table-wrap" }, h("table", { class: "trust" },
         h("thead", {}, h("tr", {}, ["score", "PLCC", "SRCC", "n"].map((t) => h("th", { scope: "col", text: t })))),
@@ -175,7 +175,8 @@ export function renderGenerators(gen, { scores, mapKinds }) {
     h("div", { class: "grid2" }, scoreCharts),
     trust,
     h("h3", { text: "Pairwise differences" }),
-    h("div", { class: "grid2" }, pairChart, pairTable),
+    pairChart,
+    pairTable,
     h("h3", { text: "Implausible regions and heatmap area" }),
     h("div", { class: "grid2" }, implausible, ...area),
     h("h3", { text: "Most often misaligned words" }),

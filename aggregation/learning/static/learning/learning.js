@@ -47,8 +47,8 @@ function buildForm() {
     h("p", { class: "help" }, "Raters see the active model's predicted maps as a hint. A campaign setting: ",
       config.can_edit ? h("a", { href: config.urls.campaign_admin, text: "change it on the campaign" }) : "admins change it on the campaign",
       "."));
-  form.replaceChildren(...rows, h("label", { for: "setting-show_suggestions", text: "Suggestions" }), suggestions,
-    config.can_edit ? h("div", { class: "actions" }, h("button", { class: "btn", type: "submit", id: "settings-save", text: "Save settings" })) : null);
+  const save = config.can_edit ? [h("div", { class: "actions" }, h("button", { class: "btn", type: "submit", id: "settings-save", text: "Save settings" }))] : [];
+  form.replaceChildren(...rows, h("label", { for: "setting-show_suggestions", text: "Suggestions" }), suggestions, ...save);
   if (config.can_edit) form.addEventListener("submit", saveSettings);
 }
 
@@ -96,10 +96,11 @@ function renderVersions(versions) {
       .map((t) => h("th", { scope: "col", text: t })))),
     h("tbody", {}, rows.map((v) => h("tr", { "data-version": v.id, "data-status": v.status },
       h("td", { text: `v${v.id}` }),
-      h("td", { text: new Date(v.created_at).toLocaleString() }),
+      h("td", { text: new Date(v.created_at).toLocaleString([], { dateStyle: "short", timeStyle: "short" }) }),
       h("td", { class: `status-${v.status}`, text: v.status + (v.stage && inFlight(v) ? ` · ${v.stage}` : "") + (v.error ? ` · ${v.error}` : "") }),
-      h("td", {}, inFlight(v) ? h("progress", { max: "1", value: String(v.progress), "aria-label": `v${v.id} progress` }) : null,
-        h("span", { class: "muted", text: ` ${Math.round(100 * v.progress)}%` })),
+      h("td", {}, inFlight(v)
+        ? [h("progress", { max: "1", value: String(v.progress), "aria-label": `v${v.id} progress` }), h("span", { class: "muted", text: ` ${Math.round(100 * v.progress)}%` })]
+        : null),
       h("td", { text: `${v.data_counts.train ?? 0} / ${v.data_counts.dev ?? 0}` }),
       h("td", { text: num(v.combined_metric, 4) }),
       h("td", { text: v.compared_with ? `v${v.compared_with.version}: ${num(v.compared_with.combined, 4)}` : "" }),
