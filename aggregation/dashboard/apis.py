@@ -278,16 +278,20 @@ class CampaignStatsFreshnessApi(_LeadApi):
 MAP_SOURCES = ("human", "model")
 
 
-def _item_map_urls(item: Item, maps: dict) -> dict:
+def _item_map_urls(item: Item) -> dict:
+    """item comes from selectors.item_for_compare (the maps_* annotations)."""
+
     def urls(source: str) -> dict[str, str]:
         return {kind: reverse("dashboard:api-item-map", args=[item.pk, source, kind]) for kind in MAP_KINDS}
 
+    human_n = getattr(item, "maps_human_n", None)
+    model_version = getattr(item, "maps_model_version", None)
     return {
-        "human": urls("human") if maps["aggregate"] is not None else None,
-        "human_n_annotations": maps["aggregate"].n_annotations if maps["aggregate"] is not None else None,
-        "model": urls("model") if maps["prediction"] is not None else None,
-        "model_version": maps["prediction"].version_id if maps["prediction"] is not None else None,
-        "active_version": maps["active_version"],
+        "human": urls("human") if human_n is not None else None,
+        "human_n_annotations": human_n,
+        "model": urls("model") if model_version is not None else None,
+        "model_version": model_version,
+        "active_version": getattr(item, "maps_active_version", None),
     }
 
 
@@ -306,10 +310,8 @@ class ItemMapApi(_LeadApi):
         item = get_object_or_404(Item, pk=item_id)
         if source not in MAP_SOURCES or kind not in MAP_KINDS:
             raise Http404
-        maps = selectors.item_maps(item=item)
-        row = maps["aggregate"] if source == "human" else maps["prediction"]
-        field = getattr(row, f"{kind}_map", None) if row is not None else None
-        if not field:
+        field = selectors.item_map_file(item=item, source=source, kind=kind)
+        if field is None:
             raise Http404
         response = FileResponse(field.open("rb"), content_type="image/png")
         response["Cache-Control"] = "private, no-store"
@@ -321,9 +323,13 @@ class ItemCompareApi(_LeadApi):
 
     @extend_schema(responses=ItemCompareOutput)
     def get(self, request, item_id: int):
-        item = get_object_or_404(Item.objects.select_related("campaign"), pk=item_id)
-        open_request = selectors.item_open_extra_rater_request(item=item)
-        maps = selectors.item_maps(item=item)
+        try:
+            item = selectors.item_for_compare(item_id=item_id)
+        except Item.DoesNotExist as exc:
+            raise Http404 from exc
+        open_request = selectors.item_open_extra_rater_request(
+            item=item, n_annotations=getattr(item, "n_annotations_now", None) or 0
+        )
         return Response(
             {
                 "item": item.pk,
@@ -336,7 +342,7 @@ class ItemCompareApi(_LeadApi):
                 "image_url": reverse("api:item-image", args=[item.pk]),
                 "extra_rater_requested": open_request is not None,
                 "radius_fraction": item.campaign.radius_fraction,
-                "maps": _item_map_urls(item, maps),
+                "maps": _item_map_urls(item),
                 "raters": [
                     {
                         "username": a.rater.username,

@@ -12,7 +12,7 @@ from typing import Any, overload
 import numpy as np
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.db.models import Count, Func, IntegerField, QuerySet, TextField, Value
+from django.db.models import Count, Func, IntegerField, OuterRef, QuerySet, Subquery, TextField, Value
 from django.db.models.functions import Cast, TruncDate
 
 from aggregation.models import ItemAggregate
@@ -32,31 +32,57 @@ def item_annotations_for_compare(*, item: Item) -> QuerySet[Annotation]:
     return Annotation.objects.filter(item=item).select_related("rater").order_by("id")
 
 
-def item_open_extra_rater_request(*, item: Item) -> ExtraRaterRequest | None:
+def item_open_extra_rater_request(*, item: Item, n_annotations: int | None = None) -> ExtraRaterRequest | None:
     """The item's open request, unless the extra answer has arrived already (then it is settled
-    in substance; the item_completed hook or the next recompute records it)."""
+    in substance; the item_completed hook or the next recompute records it). n_annotations:
+    the item's answer count when the caller has it (item_for_compare reads it)."""
     request = ExtraRaterRequest.objects.filter(item=item, status=ExtraRaterRequest.Status.OPEN).first()
-    if request is not None and item.annotations.count() > request.n_annotations_at_request:
+    if request is None:
         return None
-    return request
+    n_now = item.annotations.count() if n_annotations is None else n_annotations
+    return None if n_now > request.n_annotations_at_request else request
 
 
-def item_maps(*, item: Item) -> dict[str, Any]:
-    """The item's human aggregate and the active model's prediction, for the heatmap overlay:
-    {"aggregate": ItemAggregate | None, "prediction": ItemPrediction | None, "active_version": id | None}.
-    A prediction counts only when it was made by the campaign's active version."""
+def item_for_compare(*, item_id: int) -> Item:
+    """The item with its campaign and, in the same query, what the heatmap overlay needs:
+    `maps_human_n` (raters in its aggregate, None without one), `maps_active_version` (the
+    campaign's active model) and `maps_model_version` (that model's prediction for the item,
+    None without one: a prediction left by another version does not count)."""
     from aggregation.learning.models import ItemPrediction, ModelVersion
 
-    active = ModelVersion.objects.filter(campaign_id=item.campaign_id, is_active=True).values_list("pk", flat=True)
-    active_id = next(iter(active), None)
-    prediction = (
-        ItemPrediction.objects.filter(item=item, version_id=active_id).first() if active_id is not None else None
+    active = ModelVersion.objects.filter(campaign_id=OuterRef("campaign_id"), is_active=True).values("pk")[:1]
+    prediction = ItemPrediction.objects.filter(item_id=OuterRef("pk"), version__is_active=True).values("version_id")[:1]
+    human = ItemAggregate.objects.filter(item_id=OuterRef("pk")).values("n_annotations")[:1]
+    return (
+        Item.objects.select_related("campaign")
+        .annotate(
+            maps_human_n=Subquery(human),
+            maps_active_version=Subquery(active),
+            maps_model_version=Subquery(prediction),
+            n_annotations_now=Subquery(
+                Annotation.objects.filter(item_id=OuterRef("pk"))
+                .order_by()
+                .values("item_id")
+                .annotate(n=Count("id"))
+                .values("n")[:1]
+            ),
+        )
+        .get(pk=item_id)
     )
-    return {
-        "aggregate": ItemAggregate.objects.filter(item=item).first(),
-        "prediction": prediction,
-        "active_version": active_id,
-    }
+
+
+def item_map_file(*, item: Item, source: str, kind: str):
+    """The stored PNG of one map (FieldFile), or None: "human" = the aggregate, "model" = the
+    active version's prediction."""
+    from aggregation.learning.models import ItemPrediction
+
+    row: ItemAggregate | ItemPrediction | None
+    if source == "human":
+        row = ItemAggregate.objects.filter(item=item).only(f"{kind}_map").first()
+    else:
+        row = ItemPrediction.objects.filter(item=item, version__is_active=True).only(f"{kind}_map").first()
+    field = getattr(row, f"{kind}_map", None) if row is not None else None
+    return field or None
 
 
 @dataclass(frozen=True)

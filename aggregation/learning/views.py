@@ -20,7 +20,6 @@ from richhf_site import roles
 from . import selectors
 from .apis import SettingsIO, VersionOutput
 from .models import LearningSettings, Strategy
-from .services.settings import learning_settings_get
 
 # One line per setting, shown under its field (the page explains every figure it shows).
 SETTING_HELP = {
@@ -36,9 +35,14 @@ SETTING_HELP = {
 def campaign_learning(request: HttpRequest, campaign_id: int) -> HttpResponse:
     if not roles.is_lead_or_admin(request.user):
         raise PermissionDenied("The learning page is for project leads and admins.")
-    campaign = get_object_or_404(Campaign, pk=campaign_id)
+    # The settings come with the campaign (one query); a campaign without a row shows the
+    # defaults, unsaved, until an admin saves the form (a GET writes nothing).
+    campaign = get_object_or_404(Campaign.objects.select_related("learning_settings"), pk=campaign_id)
     versions = list(selectors.versions_for_campaign(campaign=campaign))
-    learning: LearningSettings = learning_settings_get(campaign=campaign)
+    try:
+        learning = campaign.learning_settings
+    except LearningSettings.DoesNotExist:
+        learning = LearningSettings(campaign=campaign)
     can_edit = roles.is_admin(request.user)
     config = {
         "campaign": campaign.pk,
