@@ -133,5 +133,7 @@ def test_generators_section_charts_and_csv(live_server, page, world):
     assert len(pair_rows) == 12 and {"p", "p_holm", "significant"} <= set(pair_rows[0])
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    section.screenshot(path=str(SCREENSHOTS / "lead-generators.png"))
+    section.screenshot(path=str(SCREENSHOTS / "lead-generators-section.png"))
+    page.evaluate("() => document.getElementById('generators').scrollIntoView({ block: 'start' })")
+    page.screenshot(path=str(SCREENSHOTS / "lead-generators.png"))
     page.screenshot(path=str(SCREENSHOTS / "lead-dashboard-full.png"), full_page=True)
