@@ -153,8 +153,10 @@ def test_database_figures_leave_gold_items_out_and_reach_the_csv(make_campaign, 
     assert rows["beta"]["scores"]["plausibility"]["mean"] == 0.0
     assert rows["alpha"]["implausible_share"]["mean"] == 1.0
     assert rows["alpha"]["top_words"] == [{"word": "red", "count": 2, "share": 1.0}]
-    # gold items' answers are left out of the other sections too
+    # gold items' answers are left out of the other sections too, and the gold item of the
+    # progress tiles (it never completes)
     assert payload["progress"]["annotations"] == 3
+    assert (payload["progress"]["items_total"], payload["progress"]["items_complete"]) == (3, 3)
     assert gen["model"] is None
 
     response = api_client_for(lead).get(reverse("dashboard:api-stats-csv", args=[campaign.pk]), {"table": "generators"})
