@@ -87,6 +87,13 @@ def test_generators_section_charts_and_csv(live_server, page, world):
     login(page, live_server.url, "lead")
     page.goto(f"{live_server.url}/dashboard/campaigns/{campaign.pk}/")
     page.wait_for_selector("#dashboard[data-state=ready]")
+    # The progress bar's segments have their widths (set through the CSSOM, which the CSP allows):
+    # 18 of the 24 dataset items are complete (the gold item is not counted).
+    progress = CampaignStats.objects.get(campaign=campaign).payload["progress"]
+    assert (progress["items_total"], progress["items_complete"]) == (24, 18)
+    bar = page.locator("#progress-bar").bounding_box()
+    seg = page.locator("#progress-bar .seg.complete").bounding_box()
+    assert bar and seg and seg["width"] / bar["width"] == pytest.approx(18 / 24, abs=0.01)
     section = page.locator("#generators")
     section.scroll_into_view_if_needed()
     # one row per generator in each score chart, with its mean where the payload puts it
