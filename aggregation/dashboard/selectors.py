@@ -16,8 +16,7 @@ from django.db.models import Count, Func, IntegerField, OuterRef, QuerySet, Subq
 from django.db.models.functions import Cast, TruncDate
 
 from aggregation.models import ItemAggregate
-from annotation.models import Annotation, Assignment, AssignmentState, Campaign, Item
-from annotation.selectors import CampaignProgress, active_assignment_q
+from annotation.models import Annotation, Campaign, Item
 from modeling.protocol import MAP_KINDS, POINT_FIELDS, SCORE_NAMES
 
 from .models import CampaignStats, ExtraRaterRequest
@@ -281,24 +280,6 @@ class GeneratorData:
     estimate_generator: list[str] = field(default_factory=list)  # unrated items with a prediction
     estimate_scores: np.ndarray = field(default_factory=lambda: np.zeros((0, len(SCORE_NAMES))))
     model: dict | None = None  # {"version": id, "scores": {name: {plcc, srcc, n}}} of the active model
-
-
-def campaign_dataset_progress(*, campaign: Campaign, now: datetime) -> CampaignProgress:
-    """annotation's campaign_progress over the dataset's items only: gold items never complete,
-    so counting them would leave the campaign "in progress" for ever."""
-    items = Item.objects.filter(campaign=campaign, is_gold=False)
-    active = Assignment.objects.filter(item__campaign=campaign, item__is_gold=False).filter(active_assignment_q(now))
-    total = items.count()
-    complete = items.filter(completed_at__isnull=False).count()
-    touched = items.filter(completed_at__isnull=True, pk__in=active.values("item_id")).count()
-    return CampaignProgress(
-        items_total=total,
-        items_complete=complete,
-        items_in_progress=touched,
-        items_untouched=total - complete - touched,
-        annotations_submitted=active.filter(state=AssignmentState.SUBMITTED).count(),
-        active_leases=active.filter(state=AssignmentState.LEASED).count(),
-    )
 
 
 def campaign_counted_answers(*, campaign: Campaign) -> int:

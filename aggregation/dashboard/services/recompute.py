@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from annotation.models import Campaign
+from annotation.selectors import campaign_progress
 from modeling.protocol import SCORE_NAMES
 from richhf_site.faults import BrokerUnavailable, task_publish
 
@@ -22,7 +23,6 @@ from ..models import CampaignStats
 from ..selectors import (
     campaign_answer_table,
     campaign_answers_per_day,
-    campaign_dataset_progress,
     campaign_generator_data,
     campaign_stored_map_agreement,
     user_names,
@@ -69,7 +69,7 @@ def campaign_stats_compute(*, campaign: Campaign, on_stage: Stage = _no_stage) -
         "campaign": {"id": campaign.pk, "name": campaign.name, "raters_per_item": campaign.raters_per_item},
         "progress": sections.progress_section(
             table=table,
-            progress=campaign_dataset_progress(campaign=campaign, now=now),
+            progress=campaign_progress(campaign=campaign, now=now),
             per_day=campaign_answers_per_day(campaign=campaign),
             now=now,
         ),
