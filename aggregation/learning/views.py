@@ -57,7 +57,7 @@ def campaign_learning(request: HttpRequest, campaign_id: int) -> HttpResponse:
             "versions": reverse("learning:api-versions", args=[campaign.pk]),
             "retrain": reverse("learning:api-retrain", args=[campaign.pk]),
             "settings": reverse("learning:api-settings", args=[campaign.pk]),
-            "campaign_admin": reverse("admin:annotation_campaign_change", args=[campaign.pk]),
+            "campaign_edit": reverse("manage:campaign-edit", args=[campaign.pk]),
         },
     }
     context = {

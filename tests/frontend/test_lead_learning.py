@@ -90,6 +90,10 @@ def test_admin_saves_the_settings_and_a_lead_sees_them_read_only(live_server, pa
     page.goto(f"{live_server.url}/learning/campaigns/{campaign.pk}/")
     page.wait_for_selector("#learning[data-state=ready]")
     expect(page.locator("#settings-readonly")).to_have_count(0)
+    # the suggestions toggle is a campaign setting: the link leads to the campaign's page
+    expect(page.get_by_role("link", name="change it on the campaign")).to_have_attribute(
+        "href", f"/manage/campaigns/{campaign.pk}/"
+    )
     page.check("#setting-enabled")
     page.fill("#setting-schedule_hours", "12")
     page.fill("#setting-min_new_aggregates", "")

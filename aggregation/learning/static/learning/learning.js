@@ -45,7 +45,7 @@ function buildForm() {
   const suggestions = h("div", { class: "field" },
     h("input", { id: "setting-show_suggestions", type: "checkbox", checked: config.show_suggestions, disabled: true }),
     h("p", { class: "help" }, "Raters see the active model's predicted maps as a hint. A campaign setting: ",
-      config.can_edit ? h("a", { href: config.urls.campaign_admin, text: "change it on the campaign" }) : "admins change it on the campaign",
+      config.can_edit ? h("a", { href: config.urls.campaign_edit, text: "change it on the campaign" }) : "admins change it on the campaign",
       "."));
   const save = config.can_edit ? [h("div", { class: "actions" }, h("button", { class: "btn", type: "submit", id: "settings-save", text: "Save settings" }))] : [];
   form.replaceChildren(...rows, h("label", { for: "setting-show_suggestions", text: "Suggestions" }), suggestions, ...save);
