@@ -146,3 +146,11 @@ def build_world(make_user, *, per_generator: int = 6, unrated_per_generator: int
         submitted_annotation(gold, rater, scores=(1, 1, 1, 1))
     campaign_stats_recompute(campaign_id=campaign.pk)
     return World(campaign, raters, lead, admin, rated, unrated, gold, version)
+
+
+def watch_csp(page) -> list[str]:
+    """Collects the page's Content-Security-Policy violations (Chromium logs each as a console
+    error "Refused to ..."); a test asserts the list stays empty."""
+    seen: list[str] = []
+    page.on("console", lambda m: m.type == "error" and "Content Security Policy" in m.text and seen.append(m.text))
+    return seen

@@ -17,7 +17,7 @@ from aggregation.dashboard.services import campaign_stats_recompute
 from annotation.models import Annotation
 from tests.conftest import SCREENSHOTS, api_client_for, valid_submission
 from tests.frontend.conftest import login
-from tests.frontend.lead_world import GENERATORS, build_world
+from tests.frontend.lead_world import GENERATORS, build_world, watch_csp
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.slow]
 
@@ -29,6 +29,7 @@ def world(transactional_db, make_user, settings):
 
 
 def test_dashboard_refreshes_itself_after_a_new_answer(live_server, page, world, celery_worker_proc):
+    csp = watch_csp(page)
     campaign = world.campaign
     page.set_viewport_size({"width": 1280, "height": 800})
     login(page, live_server.url, "lead")
@@ -59,6 +60,7 @@ def test_dashboard_refreshes_itself_after_a_new_answer(live_server, page, world,
     page.screenshot(path=str(SCREENSHOTS / "lead-dashboard.png"))
     page.set_viewport_size({"width": 390, "height": 844})
     page.screenshot(path=str(SCREENSHOTS / "lead-dashboard-phone.png"))
+    assert csp == []
 
 
 def test_refresh_progress_is_shown_while_a_recompute_runs(live_server, page, world):
@@ -81,6 +83,7 @@ def test_refresh_progress_is_shown_while_a_recompute_runs(live_server, page, wor
 
 
 def test_generators_section_charts_and_csv(live_server, page, world):
+    csp = watch_csp(page)
     campaign = world.campaign
     payload = CampaignStats.objects.get(campaign=campaign).payload["generators"]
     page.set_viewport_size({"width": 1280, "height": 800})
@@ -144,3 +147,4 @@ def test_generators_section_charts_and_csv(live_server, page, world):
     page.evaluate("() => document.getElementById('generators').scrollIntoView({ block: 'start' })")
     page.screenshot(path=str(SCREENSHOTS / "lead-generators.png"))
     page.screenshot(path=str(SCREENSHOTS / "lead-dashboard-full.png"), full_page=True)
+    assert csp == []

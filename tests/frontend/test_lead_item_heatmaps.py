@@ -13,7 +13,7 @@ from aggregation.services.aggregates import item_aggregate_upsert
 from annotation.models import Annotation
 from tests.conftest import SCREENSHOTS
 from tests.frontend.conftest import login
-from tests.frontend.lead_world import build_world, prediction_create
+from tests.frontend.lead_world import build_world, prediction_create, watch_csp
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -39,6 +39,7 @@ def test_heatmaps_over_the_image(live_server, page, transactional_db, make_user)
     prediction_create(item=item, version=world.version, rng=np.random.default_rng(3), plausibility=0.5)
     campaign_stats_recompute(campaign_id=world.campaign.pk)
 
+    csp = watch_csp(page)
     page.set_viewport_size({"width": 1280, "height": 800})
     login(page, live_server.url, "lead")
     page.goto(f"{live_server.url}/dashboard/items/{item.pk}/")
@@ -104,3 +105,4 @@ def test_heatmaps_over_the_image(live_server, page, transactional_db, make_user)
     expect(page.locator("#no-model")).to_contain_text(
         f"The active model (v{world.version.pk}) has no stored prediction"
     )
+    assert csp == []

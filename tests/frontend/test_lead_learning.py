@@ -10,6 +10,7 @@ from aggregation.learning.models import LearningSettings, ModelVersion
 from annotation.models import Campaign
 from tests.conftest import SCREENSHOTS
 from tests.frontend.conftest import login
+from tests.frontend.lead_world import watch_csp
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -44,6 +45,7 @@ def campaign(transactional_db, make_user):
 
 
 def test_retrain_button_shows_the_run_and_its_progress(live_server, page, campaign):
+    csp = watch_csp(page)
     page.set_viewport_size({"width": 1280, "height": 800})
     login(page, live_server.url, "lead")
     page.goto(f"{live_server.url}/learning/campaigns/{campaign.pk}/")
@@ -83,6 +85,7 @@ def test_retrain_button_shows_the_run_and_its_progress(live_server, page, campai
     expect(page.locator("#run-progress")).to_be_hidden()
     expect(page.locator("#retrain")).to_be_enabled()
     expect(page.locator("#metric-chart circle.pt")).to_have_count(4)
+    assert csp == []
 
 
 def test_admin_saves_the_settings_and_a_lead_sees_them_read_only(live_server, page, browser, campaign):
