@@ -204,3 +204,12 @@ def test_extra_rater_request_is_settled_by_the_answer_that_fulfils_it(
     assert ExtraRaterRequest.objects.get(item=item).status == "fulfilled"
     assert lead.get(item_api).json()["extra_rater_requested"] is False
     assert lead.post(reverse("dashboard:api-extra-rater", args=[item.pk]), {}, format="json").status_code == 201
+
+
+def test_freshness_is_cheap_to_poll(world, django_assert_max_num_queries):
+    """The page polls it every few seconds: the campaign, the cache row and one count."""
+    client = api_client_for(world["lead"])
+    url = reverse("dashboard:api-freshness", args=[world["campaign"].pk])
+    client.get(url)  # the role lookup is cached per user object from here on
+    with django_assert_max_num_queries(3):
+        assert client.get(url).status_code == 200
