@@ -405,3 +405,9 @@ DATA_UPLOAD_MAX_NUMBER_FILES = int(os.environ.get("RICHHF_MAX_UPLOAD_FILES", "50
 RICHHF_INVITE_HOURS = int(os.environ.get("RICHHF_INVITE_HOURS", "72"))
 # Export and import jobs share one status choice set: one named enum in the API schema.
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {"JobStatusEnum": "aggregation.exports.models.ExportJob.Status"}
+
+
+# --- leadpages ---
+# How often an open dashboard asks whether its figures are stale (new answers since the last
+# computation) and, while a recompute runs, how far it has got.
+RICHHF_DASHBOARD_POLL_MS = int(os.environ.get("RICHHF_DASHBOARD_POLL_MS", "5000"))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 
-from django.http import HttpResponse
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
@@ -35,7 +35,24 @@ class StatsEnvelopeOutput(serializers.Serializer):
     computed_at = serializers.DateTimeField(allow_null=True)
     compute_seconds = serializers.FloatField(allow_null=True)
     refresh_requested_at = serializers.DateTimeField(allow_null=True)
+    refresh_progress = serializers.FloatField(help_text="0..1 while a recompute runs; 1 when done.")
+    refresh_stage = serializers.CharField()
+    n_annotations = serializers.IntegerField(help_text="Counted answers the cached figures were computed from.")
     stats = serializers.JSONField(allow_null=True, help_text="The cached payload (see services/recompute.py).")
+
+
+class FreshnessOutput(serializers.Serializer):
+    campaign = serializers.IntegerField()
+    version = serializers.IntegerField(allow_null=True)
+    computed_at = serializers.DateTimeField(allow_null=True)
+    refresh_requested_at = serializers.DateTimeField(allow_null=True)
+    refresh_progress = serializers.FloatField()
+    refresh_stage = serializers.CharField()
+    n_annotations = serializers.IntegerField(help_text="Counted answers the cached figures were computed from.")
+    n_annotations_now = serializers.IntegerField(
+        help_text="Counted answers now (gold items and excluded answers left out)."
+    )
+    stale = serializers.BooleanField(help_text="New answers since the last computation, or an older payload layout.")
 
 
 class ItemCompareOutput(serializers.Serializer):
@@ -48,7 +65,9 @@ class ItemCompareOutput(serializers.Serializer):
     priority = serializers.FloatField()
     image_url = serializers.CharField()
     extra_rater_requested = serializers.BooleanField()
+    radius_fraction = serializers.FloatField(help_text="Disk radius as a fraction of the image height.")
     raters = serializers.ListField(child=serializers.DictField())
+    maps = serializers.DictField(help_text="URLs of the human aggregate and the model's predicted maps (null if none).")
 
 
 class ExtraRaterOutput(serializers.Serializer):
@@ -65,7 +84,29 @@ def stats_envelope(stats) -> dict:
         "computed_at": stats.computed_at.isoformat() if stats.computed_at else None,
         "compute_seconds": stats.compute_seconds,
         "refresh_requested_at": stats.refresh_requested_at.isoformat() if stats.refresh_requested_at else None,
+        "refresh_progress": stats.refresh_progress,
+        "refresh_stage": stats.refresh_stage,
+        "n_annotations": stats.n_annotations,
         "stats": stats.payload or None,
+    }
+
+
+def stats_freshness(*, campaign: Campaign, stats) -> dict:
+    """What the page polls: is the cache stale, is a recompute running and how far along."""
+    now_count = selectors.campaign_counted_answers(campaign=campaign)
+    computed = bool(stats and stats.computed_at)
+    return {
+        "campaign": campaign.pk,
+        "version": stats.version if stats else None,
+        "computed_at": stats.computed_at.isoformat() if computed else None,
+        "refresh_requested_at": (
+            stats.refresh_requested_at.isoformat() if stats and stats.refresh_requested_at else None
+        ),
+        "refresh_progress": stats.refresh_progress if stats else 0.0,
+        "refresh_stage": stats.refresh_stage if stats else "",
+        "n_annotations": stats.n_annotations if computed else 0,
+        "n_annotations_now": now_count,
+        "stale": not computed or stats.version != services.STATS_VERSION or stats.n_annotations != now_count,
     }
 
 
@@ -157,12 +198,49 @@ def _csv_rows(payload: dict, table: str) -> tuple[list[str], list[list]]:
                 [kind, "mean_pairwise_cc", payload["heatmaps"][kind]["cc"]],
             ]
         return ["section", "metric", "value"], rows
-    raise ApplicationError("table must be one of summary, raters, worst_items", field="table")
+    if table == "generators":
+        return _generator_rows(payload)
+    if table == "generator_pairs":
+        head = ["score", "generator_a", "generator_b", "n_a", "n_b", "diff", "ci_low", "ci_high", "p", "p_holm"]
+        head.append("significant")
+        gen = payload.get("generators") or {"pairs": []}
+        keys = ["score", "a", "b", "n_a", "n_b", "diff", "ci_low", "ci_high", "p", "p_holm", "significant"]
+        return head, [[pr[k] for k in keys] for pr in gen["pairs"]]
+    raise ApplicationError(f"table must be one of {', '.join(CSV_TABLES)}", field="table")
+
+
+CSV_TABLES = ("summary", "raters", "worst_items", "generators", "generator_pairs")
+
+
+def _generator_rows(payload: dict) -> tuple[list[str], list[list]]:
+    """Long format: one row per generator and figure (source "human" or "model estimate")."""
+    head = ["generator", "source", "metric", "name", "value", "ci_low", "ci_high", "n"]
+    rows: list[list] = []
+    gen = payload.get("generators") or {"rows": []}
+    for r in gen["rows"]:
+        g = r["generator"]
+        for s in SCORE_NAMES:
+            v = r["scores"][s]
+            rows.append([g, "human", "mean_normalised_score", s, v["mean"], v["ci_low"], v["ci_high"], v["n"]])
+        for s in SCORE_NAMES:
+            v = r["estimate"][s]
+            if v["n"]:
+                rows.append(
+                    [g, "model estimate", "mean_normalised_score", s, v["mean"], v["ci_low"], v["ci_high"], v["n"]]
+                )
+        v = r["implausible_share"]
+        rows.append([g, "human", "implausible_share", "", v["mean"], v["ci_low"], v["ci_high"], v["n"]])
+        for kind in MAP_KINDS:
+            v = r["area"][kind]
+            rows.append([g, "human", "mean_heatmap_area", kind, v["mean"], v["ci_low"], v["ci_high"], v["n"]])
+        for w in r["top_words"]:
+            rows.append([g, "human", "misaligned_word", w["word"], w["count"], "", "", r["n_rated"]])
+    return head, rows
 
 
 class CampaignStatsCsvApi(_LeadApi):
     @extend_schema(
-        parameters=[OpenApiParameter("table", str, enum=["summary", "raters", "worst_items"], default="summary")],
+        parameters=[OpenApiParameter("table", str, enum=list(CSV_TABLES), default="summary")],
         responses={(200, "text/csv"): OpenApiTypes.STR},
     )
     def get(self, request, campaign_id: int):
@@ -186,13 +264,72 @@ class CampaignStatsRefreshApi(_LeadApi):
         return Response(stats_envelope(stats) | {"stats": None}, status=status.HTTP_202_ACCEPTED)
 
 
+class CampaignStatsFreshnessApi(_LeadApi):
+    """Cheap to poll (two small queries): whether the cached figures are stale and how far a
+    running recompute has got. The page enqueues a refresh when stale and reloads the payload
+    once computed_at changes."""
+
+    @extend_schema(responses=FreshnessOutput)
+    def get(self, request, campaign_id: int):
+        campaign = get_object_or_404(Campaign, pk=campaign_id)
+        return Response(stats_freshness(campaign=campaign, stats=selectors.campaign_stats_get(campaign=campaign)))
+
+
+MAP_SOURCES = ("human", "model")
+
+
+def _item_map_urls(item: Item) -> dict:
+    """item comes from selectors.item_for_compare (the maps_* annotations)."""
+
+    def urls(source: str) -> dict[str, str]:
+        return {kind: reverse("dashboard:api-item-map", args=[item.pk, source, kind]) for kind in MAP_KINDS}
+
+    human_n = getattr(item, "maps_human_n", None)
+    model_version = getattr(item, "maps_model_version", None)
+    return {
+        "human": urls("human") if human_n is not None else None,
+        "human_n_annotations": human_n,
+        "model": urls("model") if model_version is not None else None,
+        "model_version": model_version,
+        "active_version": getattr(item, "maps_active_version", None),
+    }
+
+
+class ItemMapApi(_LeadApi):
+    """One heatmap PNG of an item (grey: 0 = nothing, 255 = the maximum): the human aggregate
+    ("human") or the active model's prediction ("model"). 404 when there is none."""
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("source", OpenApiTypes.STR, OpenApiParameter.PATH, enum=list(MAP_SOURCES)),
+            OpenApiParameter("kind", OpenApiTypes.STR, OpenApiParameter.PATH, enum=list(MAP_KINDS)),
+        ],
+        responses={(200, "image/png"): OpenApiTypes.BINARY},
+    )
+    def get(self, request, item_id: int, source: str, kind: str):
+        item = get_object_or_404(Item, pk=item_id)
+        if source not in MAP_SOURCES or kind not in MAP_KINDS:
+            raise Http404
+        field = selectors.item_map_file(item=item, source=source, kind=kind)
+        if field is None:
+            raise Http404
+        response = FileResponse(field.open("rb"), content_type="image/png")
+        response["Cache-Control"] = "private, no-store"
+        return response
+
+
 class ItemCompareApi(_LeadApi):
     """One item's raw answers side by side: every rater's points, words and scores."""
 
     @extend_schema(responses=ItemCompareOutput)
     def get(self, request, item_id: int):
-        item = get_object_or_404(Item, pk=item_id)
-        open_request = selectors.item_open_extra_rater_request(item=item)
+        try:
+            item = selectors.item_for_compare(item_id=item_id)
+        except Item.DoesNotExist as exc:
+            raise Http404 from exc
+        open_request = selectors.item_open_extra_rater_request(
+            item=item, n_annotations=getattr(item, "n_annotations_now", None) or 0
+        )
         return Response(
             {
                 "item": item.pk,
@@ -204,6 +341,8 @@ class ItemCompareApi(_LeadApi):
                 "priority": item.priority,
                 "image_url": reverse("api:item-image", args=[item.pk]),
                 "extra_rater_requested": open_request is not None,
+                "radius_fraction": item.campaign.radius_fraction,
+                "maps": _item_map_urls(item),
                 "raters": [
                     {
                         "username": a.rater.username,

@@ -21,9 +21,17 @@ class CampaignStats(models.Model):
     compute_seconds = models.FloatField(null=True, blank=True)
     # Set when a refresh is enqueued, cleared by the recompute; the page shows "refreshing".
     refresh_requested_at = models.DateTimeField(null=True, blank=True)
+    # Where the running recompute is (0..1 and a word), so the page can show a progress bar.
+    refresh_progress = models.FloatField(default=0.0)
+    refresh_stage = models.CharField(max_length=60, blank=True)
 
     class Meta:
         verbose_name_plural = "campaign stats"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(refresh_progress__gte=0) & Q(refresh_progress__lte=1), name="campaignstats_progress_range"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"stats of campaign {self.campaign_id} (v{self.version}, {self.computed_at})"

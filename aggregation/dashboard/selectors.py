@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, overload
 
 import numpy as np
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.db.models import Count, Func, IntegerField, QuerySet, TextField, Value
+from django.db.models import Count, Func, IntegerField, OuterRef, QuerySet, Subquery, TextField, Value
 from django.db.models.functions import Cast, TruncDate
 
 from aggregation.models import ItemAggregate
@@ -32,8 +32,57 @@ def item_annotations_for_compare(*, item: Item) -> QuerySet[Annotation]:
     return Annotation.objects.filter(item=item).select_related("rater").order_by("id")
 
 
-def item_open_extra_rater_request(*, item: Item) -> ExtraRaterRequest | None:
-    return ExtraRaterRequest.objects.filter(item=item, status=ExtraRaterRequest.Status.OPEN).first()
+def item_open_extra_rater_request(*, item: Item, n_annotations: int | None = None) -> ExtraRaterRequest | None:
+    """The item's open request, unless the extra answer has arrived already (then it is settled
+    in substance; the item_completed hook or the next recompute records it). n_annotations:
+    the item's answer count when the caller has it (item_for_compare reads it)."""
+    request = ExtraRaterRequest.objects.filter(item=item, status=ExtraRaterRequest.Status.OPEN).first()
+    if request is None:
+        return None
+    n_now = item.annotations.count() if n_annotations is None else n_annotations
+    return None if n_now > request.n_annotations_at_request else request
+
+
+def item_for_compare(*, item_id: int) -> Item:
+    """The item with its campaign and, in the same query, what the heatmap overlay needs:
+    `maps_human_n` (raters in its aggregate, None without one), `maps_active_version` (the
+    campaign's active model) and `maps_model_version` (that model's prediction for the item,
+    None without one: a prediction left by another version does not count)."""
+    from aggregation.learning.models import ItemPrediction, ModelVersion
+
+    active = ModelVersion.objects.filter(campaign_id=OuterRef("campaign_id"), is_active=True).values("pk")[:1]
+    prediction = ItemPrediction.objects.filter(item_id=OuterRef("pk"), version__is_active=True).values("version_id")[:1]
+    human = ItemAggregate.objects.filter(item_id=OuterRef("pk")).values("n_annotations")[:1]
+    return (
+        Item.objects.select_related("campaign")
+        .annotate(
+            maps_human_n=Subquery(human),
+            maps_active_version=Subquery(active),
+            maps_model_version=Subquery(prediction),
+            n_annotations_now=Subquery(
+                Annotation.objects.filter(item_id=OuterRef("pk"))
+                .order_by()
+                .values("item_id")
+                .annotate(n=Count("id"))
+                .values("n")[:1]
+            ),
+        )
+        .get(pk=item_id)
+    )
+
+
+def item_map_file(*, item: Item, source: str, kind: str):
+    """The stored PNG of one map (FieldFile), or None: "human" = the aggregate, "model" = the
+    active version's prediction."""
+    from aggregation.learning.models import ItemPrediction
+
+    row: ItemAggregate | ItemPrediction | None
+    if source == "human":
+        row = ItemAggregate.objects.filter(item=item).only(f"{kind}_map").first()
+    else:
+        row = ItemPrediction.objects.filter(item=item, version__is_active=True).only(f"{kind}_map").first()
+    field = getattr(row, f"{kind}_map", None) if row is not None else None
+    return field or None
 
 
 @dataclass(frozen=True)
@@ -136,7 +185,7 @@ def campaign_answer_table(*, campaign: Campaign) -> CampaignAnswerTable:
     n_points = {"n_points": sum(lengths, Value(0, output_field=IntegerField()))}
     fields = ("item_id", "rater_id", *SCORE_NAMES, "time_spent_ms", *as_text, "n_points", "created_at")
     rows = _fetch_rows(
-        Annotation.objects.filter(item__campaign=campaign, item__is_gold=False)  # gold: checks, not data
+        Annotation.objects.filter(item__campaign=campaign, item__is_gold=False, excluded_at__isnull=True)
         .order_by("item_id", "id")
         .annotate(**as_text, **n_points)
         .values_list(*fields)
@@ -148,7 +197,7 @@ def campaign_answer_table(*, campaign: Campaign) -> CampaignAnswerTable:
     for f in point_fields:
         columns[f] = JsonTexts(columns.pop(f"{f}_text"))
     item_rows = list(
-        Item.objects.filter(campaign=campaign)
+        Item.objects.filter(campaign=campaign, is_gold=False)
         .annotate(words_text=Cast("words", output_field=TextField()))
         .values_list("id", "words_text", "width", "height", "prompt")
     )
@@ -197,7 +246,7 @@ def campaign_answer_table(*, campaign: Campaign) -> CampaignAnswerTable:
 def campaign_answers_per_day(*, campaign: Campaign) -> list[tuple[date, int]]:
     """(day, answers submitted that day), oldest first."""
     per_day = (
-        Annotation.objects.filter(item__campaign=campaign, item__is_gold=False)
+        Annotation.objects.filter(item__campaign=campaign, item__is_gold=False, excluded_at__isnull=True)
         .annotate(day=TruncDate("created_at"))
         .values("day")
         .annotate(n=Count("id"))
@@ -211,9 +260,81 @@ def campaign_stored_map_agreement(*, campaign: Campaign) -> dict[int, dict[str, 
     fields = [f"{kind}_{metric}" for kind in MAP_KINDS for metric in ("iou", "cc")]
     return {
         row["item_id"]: {f: row[f] for f in fields}
-        for row in ItemAggregate.objects.filter(item__campaign=campaign).values("item_id", *fields)
+        for row in ItemAggregate.objects.filter(item__campaign=campaign, item__is_gold=False).values("item_id", *fields)
     }
 
 
 def user_names(*, user_ids: list[int]) -> dict[int, str]:
     return dict(get_user_model().objects.filter(pk__in=user_ids).values_list("pk", "username"))
+
+
+@dataclass(frozen=True)
+class GeneratorData:
+    """The rows the section is computed from; arrays are aligned by row."""
+
+    generator: list[str]  # rated items: generator name ("" when not recorded)
+    scores: np.ndarray  # (n, len(SCORE_NAMES)) normalised 0..1
+    implausible_points: np.ndarray  # (n,) points over all raters
+    coverage: dict[str, np.ndarray]  # MAP_KINDS -> (n,) share of the image covered
+    misaligned_words: list[list[str]]  # per rated item, the words the majority marked
+    estimate_generator: list[str] = field(default_factory=list)  # unrated items with a prediction
+    estimate_scores: np.ndarray = field(default_factory=lambda: np.zeros((0, len(SCORE_NAMES))))
+    model: dict | None = None  # {"version": id, "scores": {name: {plcc, srcc, n}}} of the active model
+
+
+def campaign_counted_answers(*, campaign: Campaign) -> int:
+    """How many answers the dashboard's statistics are computed from: counted answers
+    (excluded_at null) of non-gold items. The page compares it with the cached count to tell
+    whether the figures are stale."""
+    return Annotation.objects.filter(item__campaign=campaign, item__is_gold=False, excluded_at__isnull=True).count()
+
+
+def campaign_generator_data(*, campaign: Campaign) -> GeneratorData:
+    """The rows of the Generators section (three queries): every non-gold item's aggregate,
+    and the active model's predicted scores for non-gold items that have no aggregate yet."""
+    from aggregation.learning.models import ItemPrediction, ModelVersion
+
+    norm = [f"{s}_normalised" for s in SCORE_NAMES]
+    cover = [f"{k}_coverage" for k in MAP_KINDS]
+    rows = list(
+        ItemAggregate.objects.filter(item__campaign=campaign, item__is_gold=False)
+        .order_by("item_id")
+        .values_list("item__generator", *norm, "implausibility_points", *cover, "misaligned_words", "item__words")
+    )
+    n_s = len(SCORE_NAMES)
+    scores = np.array([r[1 : 1 + n_s] for r in rows], dtype=np.float64).reshape(len(rows), n_s)
+    points = np.array([r[1 + n_s] for r in rows], dtype=np.float64)
+    coverage = {k: np.array([r[2 + n_s + j] for r in rows], dtype=np.float64) for j, k in enumerate(MAP_KINDS)}
+    words = [
+        [r[-1][i] for i in (r[-2] or []) if 0 <= i < len(r[-1])]  # indices outside an edited prompt mark nothing
+        for r in rows
+    ]
+    active = ModelVersion.objects.filter(campaign=campaign, is_active=True).first()
+    model = None
+    est_gen: list[str] = []
+    est_scores = np.zeros((0, n_s))
+    if active is not None:
+        dev = (active.dev_metrics or {}).get("scores") or {}
+        model = {
+            "version": active.pk,
+            "scores": {s: {k: (dev.get(s) or {}).get(k) for k in ("plcc", "srcc", "n")} for s in SCORE_NAMES},
+        }
+        predicted = list(
+            ItemPrediction.objects.filter(
+                item__campaign=campaign, item__is_gold=False, item__aggregate__isnull=True
+            ).values_list("item__generator", "scores")
+        )
+        est_gen = [g for g, _ in predicted]
+        est_scores = np.array(
+            [[float(sc.get(s, np.nan)) for s in SCORE_NAMES] for _, sc in predicted], dtype=np.float64
+        ).reshape(len(predicted), n_s)
+    return GeneratorData(
+        generator=[r[0] for r in rows],
+        scores=scores,
+        implausible_points=points,
+        coverage=coverage,
+        misaligned_words=words,
+        estimate_generator=est_gen,
+        estimate_scores=est_scores,
+        model=model,
+    )

@@ -14,6 +14,16 @@ urlpatterns = [
     path(
         "api/dashboard/campaigns/<int:campaign_id>/refresh/", apis.CampaignStatsRefreshApi.as_view(), name="api-refresh"
     ),
+    path(
+        "api/dashboard/campaigns/<int:campaign_id>/freshness/",
+        apis.CampaignStatsFreshnessApi.as_view(),
+        name="api-freshness",
+    ),
     path("api/dashboard/items/<int:item_id>/", apis.ItemCompareApi.as_view(), name="api-item"),
+    path(
+        "api/dashboard/items/<int:item_id>/maps/<str:source>/<str:kind>.png",
+        apis.ItemMapApi.as_view(),
+        name="api-item-map",
+    ),
     path("api/dashboard/items/<int:item_id>/extra-rater/", apis.ExtraRaterRequestApi.as_view(), name="api-extra-rater"),
 ]

@@ -90,6 +90,9 @@ class SettingsIO(StrictInput, serializers.ModelSerializer):
     extra_training_campaign = serializers.PrimaryKeyRelatedField(
         queryset=Campaign.objects.all(), allow_null=True, required=False
     )
+    # The model's CheckConstraints, checked here too so that a bad value is named by its field.
+    random_share = serializers.FloatField(min_value=0.0, max_value=1.0, required=False)
+    schedule_hours = serializers.FloatField(min_value=0.0, allow_null=True, required=False)
 
     class Meta:
         model = LearningSettings
@@ -109,7 +112,11 @@ class SettingsIO(StrictInput, serializers.ModelSerializer):
 
 
 class SettingsApi(APIView):
-    permission_classes = [IsLeadOrAdmin]
+    """Leads read the settings; only admins change them (the project's rule: leads read
+    dashboards, admins configure). Retraining itself stays open to leads (RetrainApi)."""
+
+    def get_permissions(self):
+        return [IsAdmin()] if self.request.method == "PUT" else [IsLeadOrAdmin()]
 
     @extend_schema(responses=SettingsIO)
     def get(self, request, campaign_id: int):

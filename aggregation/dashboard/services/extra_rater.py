@@ -9,8 +9,9 @@ What it does, exactly:
   aggregate is recomputed from all answers;
   and raises its priority above every other item of the campaign, so it is offered first.
 
-Each dashboard recompute settles open requests: once the item has more annotations than when
-the request was made, the request becomes "fulfilled" and a new one may be made.
+A request is settled (open -> fulfilled) as soon as the item has more annotations than when it
+was made: the item_completed hook (the extra answer completes the item again) settles it on the
+spot, and each dashboard recompute settles any the hook missed. Then a new one may be made.
 """
 
 from __future__ import annotations
@@ -50,12 +51,16 @@ def extra_rater_request(*, item_id: int, requested_by, reason: str = "") -> Extr
     return request
 
 
-def extra_rater_requests_settle(*, campaign_id: int) -> int:
-    """Mark open requests fulfilled once their item has more annotations than when asked.
+def extra_rater_requests_settle(*, campaign_id: int | None = None, item_id: int | None = None) -> int:
+    """Mark open requests (of a campaign, or of one item) fulfilled once their item has more
+    annotations than when asked.
 
     Safe to repeat: it reads counts and only moves open -> fulfilled. Returns how many moved."""
+    if (campaign_id is None) == (item_id is None):
+        raise ValueError("give exactly one of campaign_id and item_id")
+    scope = {"item__campaign_id": campaign_id} if campaign_id is not None else {"item_id": item_id}
     done = (
-        ExtraRaterRequest.objects.filter(item__campaign_id=campaign_id, status=ExtraRaterRequest.Status.OPEN)
+        ExtraRaterRequest.objects.filter(**scope, status=ExtraRaterRequest.Status.OPEN)
         .annotate(n_now=Count("item__annotations"))
         .filter(n_now__gt=F("n_annotations_at_request"))
         .values_list("pk", flat=True)

@@ -8,6 +8,7 @@ task twice gives the same payload. The page and the API only read CampaignStats.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import timedelta
 
 from django.db import transaction
@@ -19,23 +20,40 @@ from modeling.protocol import SCORE_NAMES
 from richhf_site.faults import BrokerUnavailable, task_publish
 
 from ..models import CampaignStats
-from ..selectors import campaign_answer_table, campaign_answers_per_day, campaign_stored_map_agreement, user_names
+from ..selectors import (
+    campaign_answer_table,
+    campaign_answers_per_day,
+    campaign_generator_data,
+    campaign_stored_map_agreement,
+    user_names,
+)
 from . import sections
 from .extra_rater import extra_rater_open_item_ids, extra_rater_requests_settle
+from .generators import generators_section
 
-STATS_VERSION = 1
+STATS_VERSION = 2  # 2: gold items and excluded answers left out; the generators section
 REFRESH_DEDUPE = timedelta(minutes=2)
 # Items without a stored aggregate get their heatmap agreement computed here; bounded so a
 # campaign whose aggregation lags cannot make the recompute arbitrarily slow.
 MAX_MAPS_COMPUTED = 400
 
 
-def campaign_stats_compute(*, campaign: Campaign) -> dict:
+Stage = Callable[[str, float], None]
+
+
+def _no_stage(stage: str, progress: float) -> None:
+    return None
+
+
+def campaign_stats_compute(*, campaign: Campaign, on_stage: Stage = _no_stage) -> dict:
     """The whole payload for one campaign (pure read; no writes): the selectors read, and each
-    section is computed by its own pure function in services/sections.py."""
+    section is computed by its own pure function in services/sections.py. on_stage(stage,
+    progress) is told where the computation is (the recompute records it for the page)."""
     now = timezone.now()
+    on_stage("reading answers", 0.05)
     table = campaign_answer_table(campaign=campaign)
     maxdiff = sections.item_maxdiff(table)
+    on_stage("heatmap agreement", 0.25)
     agreement = sections.item_map_agreement(
         table=table,
         stored=campaign_stored_map_agreement(campaign=campaign),
@@ -44,7 +62,8 @@ def campaign_stats_compute(*, campaign: Campaign) -> dict:
         limit=MAX_MAPS_COMPUTED,
     )
     open_requests = set(extra_rater_open_item_ids(campaign_id=campaign.pk))
-    return {
+    on_stage("scores and raters", 0.5)
+    payload = {
         "version": STATS_VERSION,
         "extra_rater_requests_open": len(open_requests),
         "campaign": {"id": campaign.pk, "name": campaign.name, "raters_per_item": campaign.raters_per_item},
@@ -63,6 +82,9 @@ def campaign_stats_compute(*, campaign: Campaign) -> dict:
         ),
         "methods": sections.methods_section(),
     }
+    on_stage("generators", 0.8)
+    payload["generators"] = generators_section(campaign_generator_data(campaign=campaign))
+    return payload
 
 
 def campaign_stats_recompute(*, campaign_id: int) -> CampaignStats:
@@ -73,7 +95,12 @@ def campaign_stats_recompute(*, campaign_id: int) -> CampaignStats:
     campaign = Campaign.objects.get(pk=campaign_id)
     started = time.perf_counter()
     extra_rater_requests_settle(campaign_id=campaign.pk)
-    payload = campaign_stats_compute(campaign=campaign)
+
+    def on_stage(stage: str, progress: float) -> None:
+        # A plain UPDATE, no lock: only the page reads these two fields.
+        CampaignStats.objects.filter(campaign=campaign).update(refresh_stage=stage, refresh_progress=progress)
+
+    payload = campaign_stats_compute(campaign=campaign, on_stage=on_stage)
     elapsed = time.perf_counter() - started
     stats, _ = CampaignStats.objects.update_or_create(  # atomic on its own
         campaign=campaign,
@@ -84,6 +111,8 @@ def campaign_stats_recompute(*, campaign_id: int) -> CampaignStats:
             "computed_at": timezone.now(),
             "compute_seconds": round(elapsed, 3),
             "refresh_requested_at": None,
+            "refresh_progress": 1.0,
+            "refresh_stage": "done",
         },
     )
     return stats
@@ -109,7 +138,9 @@ def campaign_stats_request_refresh(*, campaign: Campaign) -> CampaignStats:
             return stats
         previous = stats.refresh_requested_at
         stats.refresh_requested_at = now
-        stats.save(update_fields=["refresh_requested_at"])
+        stats.refresh_progress = 0.0
+        stats.refresh_stage = "queued"
+        stats.save(update_fields=["refresh_requested_at", "refresh_progress", "refresh_stage"])
 
         def enqueue() -> None:
             try:

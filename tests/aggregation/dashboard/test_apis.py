@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from aggregation.dashboard import tasks
 from aggregation.dashboard.models import CampaignStats, ExtraRaterRequest
-from aggregation.dashboard.services import campaign_stats_recompute
+from aggregation.dashboard.services import STATS_VERSION, campaign_stats_recompute
 from tests.conftest import api_client_for
 
 pytestmark = pytest.mark.django_db
@@ -84,7 +84,7 @@ def test_page_reads_only_the_cache(setup, django_assert_max_num_queries):
 @pytest.mark.parametrize("who", ["lead", "admin"])
 def test_json_for_leads_and_admins(setup, who):
     body = api_client_for(setup[who]).get(reverse("dashboard:api-stats", args=[setup["campaign"].pk])).json()
-    assert body["computed_at"] and body["version"] == 1
+    assert body["computed_at"] and body["version"] == STATS_VERSION
     st = body["stats"]
     assert st["progress"]["annotations"] == 3
     assert st["scores"]["overall"]["maxdiff"]["counts"] == [0, 0, 0, 1, 0]  # (5 - 2) / 4 = 0.75

@@ -86,7 +86,8 @@ def test_versions_api_and_page_are_for_leads_only(predicted, make_user):
 
 def test_settings_api_validates_and_updates(predicted, make_user):
     campaign, *_ = predicted
-    client = api_client_for(make_user("lead", "lead"))
+    # Leads read the settings, admins change them (tests/aggregation/learning/test_page_permissions.py).
+    client = api_client_for(make_user("admin", "admin"))
     url = f"/api/learning/campaigns/{campaign.pk}/settings/"
     assert client.get(url).json()["enabled"] is False  # off by default
     ok = client.put(url, {"enabled": True, "strategy": "head_disagreement", "min_new_aggregates": 50}, format="json")

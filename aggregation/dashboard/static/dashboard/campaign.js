@@ -1,6 +1,7 @@
-// The campaign agreement dashboard: draws the cached payload; "Refresh" enqueues a recompute
-// and polls the JSON API until a newer computed_at arrives.
+// The campaign agreement dashboard: draws the cached payload, and refreshes it by itself when
+// new answers arrive (see poll() below); "Refresh" enqueues a recompute by hand.
 import { barChart, bullet, h, num, pct, rawStrip } from "./charts.js";
+import { renderGenerators } from "./generators.js";
 
 const config = JSON.parse(document.getElementById("dashboard-config").textContent);
 const SCORES = config.score_names; // modeling.protocol.SCORE_NAMES, in its order
@@ -36,7 +37,7 @@ function renderFreshness(env) {
   const counted = env.stats ? env.stats.progress.annotations : 0;
   const newer = config.annotations_now - counted;
   el.textContent = `Computed ${ago(env.computed_at)} (${when.toLocaleString()}) in ${num(env.compute_seconds, 1)} s` +
-    (newer > 0 ? ` · ${newer.toLocaleString()} annotations since` : " · up to date with the annotations") +
+    (newer > 0 ? ` · ${newer.toLocaleString()} annotations since` : newer < 0 ? " · answers were excluded since" : " · up to date with the annotations") +
     (env.refresh_requested_at ? " · refreshing…" : "");
   el.dataset.computedAt = env.computed_at;
 }
@@ -206,40 +207,75 @@ function render(env) {
     renderHistograms(st);
     renderRaters(st);
     renderWorst(st);
+    renderGenerators(st.generators, { scores: SCORES, mapKinds: config.map_kinds, csv: config.urls.csv });
   }
   root.dataset.state = "ready";
 }
 
-async function refresh() {
+// The page keeps itself fresh: it polls the cheap "freshness" endpoint; when the figures are
+// stale (new answers since the last computation) and no recompute is pending, it enqueues one
+// (exactly what the Refresh button does), shows the recompute's progress, and redraws once a
+// newer computation has landed.
+const progressBox = document.getElementById("refresh-progress");
+const progressBar = progressBox.querySelector("progress");
+const progressLabel = progressBox.querySelector(".label");
+
+function showProgress(f) {
+  progressBox.hidden = false;
+  progressBar.value = f.refresh_progress || 0;
+  progressLabel.textContent = `Recomputing: ${f.refresh_stage || "queued"} (${Math.round(100 * (f.refresh_progress || 0))}%)`;
+}
+
+async function requestRefresh(auto) {
   const button = document.getElementById("refresh");
   button.disabled = true;
   button.textContent = "Refreshing…";
-  const before = config.envelope && config.envelope.computed_at;
   const res = await fetch(config.urls.refresh, { method: "POST", headers: { "X-CSRFToken": csrfToken() }, credentials: "same-origin" });
   if (!res.ok) {
-    button.textContent = "Refresh failed";
+    const body = await res.json().catch(() => ({}));
+    button.textContent = "Refresh";
     button.disabled = false;
+    progressBox.hidden = false;
+    progressLabel.textContent = `Could not start a recompute: ${body.detail || res.status}`;
     return;
   }
   root.dataset.state = "refreshing";
-  const started = Date.now();
-  while (Date.now() - started < 300_000) {
-    await new Promise((r) => setTimeout(r, 1500));
-    const r = await fetch(config.urls.stats, { credentials: "same-origin" });
-    if (r.ok) {
-      const env = await r.json();
-      if (env.computed_at && env.computed_at !== before && !env.refresh_requested_at) {
-        config.envelope = env;
-        config.annotations_now = Math.max(config.annotations_now, env.stats.progress.annotations);
-        render(env);
-        break;
-      }
-    }
-  }
-  button.disabled = false;
-  button.textContent = "Refresh";
+  root.dataset.autoRefreshed = auto ? "yes" : "no";
+  showProgress({ refresh_progress: 0, refresh_stage: "queued" });
 }
 
-document.getElementById("refresh").addEventListener("click", refresh);
+async function poll() {
+  try {
+    const r = await fetch(config.urls.freshness, { credentials: "same-origin" });
+    if (r.ok) {
+      const f = await r.json();
+      config.annotations_now = f.n_annotations_now;
+      const shown = config.envelope && config.envelope.computed_at;
+      if (f.computed_at && f.computed_at !== shown && !f.refresh_requested_at) {
+        const s = await fetch(config.urls.stats, { credentials: "same-origin" });
+        if (s.ok) {
+          config.envelope = await s.json();
+          progressBox.hidden = true;
+          const button = document.getElementById("refresh");
+          button.disabled = false;
+          button.textContent = "Refresh";
+          render(config.envelope);
+        }
+      } else if (f.refresh_requested_at) {
+        root.dataset.state = "refreshing";
+        showProgress(f);
+      } else if (f.stale) {
+        await requestRefresh(true);
+      } else if (config.envelope) {
+        renderFreshness(config.envelope);
+      }
+    }
+  } finally {
+    setTimeout(poll, config.poll_ms);
+  }
+}
+
+document.getElementById("refresh").addEventListener("click", () => requestRefresh(false));
 render(config.envelope);
+poll();
 setInterval(() => config.envelope && renderFreshness(config.envelope), 30_000);

@@ -7,6 +7,9 @@ export function h(tag, attrs = {}, ...children) {
     if (v === null || v === undefined || v === false) continue;
     if (k === "text") node.textContent = v;
     else if (k === "class") node.className = v;
+    // Through the CSSOM: the CSP (style-src 'self') drops style *attributes*, so widths and
+    // custom properties set with setAttribute("style") were silently ignored.
+    else if (k === "style") node.style.cssText = v;
     else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
     else node.setAttribute(k, v === true ? "" : v);
   }
