@@ -5,14 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
-from django.db.models.functions import Coalesce
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from richhf_site import roles
 
 from .models import Annotation, Assignment, AssignmentState, Campaign, Draft, Item
-from .services import active_assignment_q
+from .services import active_assignment_q, active_count_subquery
 
 
 def campaigns_for_user(*, user) -> QuerySet[Campaign]:
@@ -82,19 +81,12 @@ def rater_campaigns_progress(*, rater, now: datetime | None = None) -> list[Rate
     if not campaigns:
         return []
     ids = [c.pk for c in campaigns]
-    n_active = (
-        Assignment.objects.filter(item=OuterRef("pk"))
-        .filter(active_assignment_q(now))
-        .order_by()
-        .values("item")
-        .annotate(c=Count("pk"))
-        .values("c")
-    )
+    n_active = active_count_subquery(now)
     mine = Assignment.objects.filter(item=OuterRef("pk"), rater=rater)
     rows = (
         Item.objects.filter(campaign_id__in=ids, is_gold=False)
         .annotate(
-            n_active=Coalesce(Subquery(n_active, output_field=IntegerField()), Value(0)),
+            n_active=n_active,
             mine_submitted=Exists(mine.filter(state=AssignmentState.SUBMITTED)),
             mine_live=Exists(mine.filter(state=AssignmentState.LEASED, expires_at__gt=now)),
             mine_any=Exists(mine),

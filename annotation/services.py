@@ -49,6 +49,19 @@ def active_assignment_q(now) -> Q:
     )
 
 
+def active_count_subquery(now) -> Coalesce:
+    """Per outer Item row (OuterRef("pk")): how many of its assignments count toward k, 0 if none."""
+    counts = (
+        Assignment.objects.filter(item=OuterRef("pk"))
+        .filter(active_assignment_q(now))
+        .order_by()
+        .values("item")
+        .annotate(c=Count("pk"))
+        .values("c")
+    )
+    return Coalesce(Subquery(counts, output_field=IntegerField()), Value(0))
+
+
 # The same rule in SQL, for the statements written by hand below (alias `a` = the assignment).
 _COUNTS_TOWARD_K_SQL = (
     f"((a.state = %s AND NOT EXISTS (SELECT 1 FROM {Annotation._meta.db_table} x WHERE x.assignment_id = a.id "
@@ -252,21 +265,14 @@ def _queue_candidates(*, campaign: Campaign, rater, now) -> QuerySet[Item]:
     leased_ids = Assignment.objects.filter(
         item__campaign=campaign, state=AssignmentState.LEASED, expires_at__gt=now
     ).values("item_id")
-    n_active = (
-        Assignment.objects.filter(item=OuterRef("pk"))
-        .filter(active_assignment_q(now))
-        .order_by()
-        .values("item")
-        .annotate(c=Count("pk"))
-        .values("c")
-    )
+    n_active = active_count_subquery(now)
     in_progress = Q(n_submitted__gt=0) | Q(pk__in=leased_ids)
     return (
         # Gold items are never real work: they are leased only as qualification or honeypots.
         Item.objects.filter(campaign=campaign, completed_at__isnull=True, is_gold=False)
         .exclude(Exists(Assignment.objects.filter(item=OuterRef("pk"), rater=rater)))
         .annotate(in_progress=Case(When(in_progress, then=Value(1)), default=Value(0)))
-        .annotate(n_active=Coalesce(Subquery(n_active, output_field=IntegerField()), Value(0)))
+        .annotate(n_active=n_active)
         # An untouched item has no active assignment, so only items in progress need the count.
         .filter(Q(in_progress=0) | Q(n_active__lt=campaign.raters_per_item + F("extra_raters")))
         .order_by("-in_progress", "-priority", "id")
