@@ -35,13 +35,34 @@ from modeling.text import split_prompt_words
 from richhf_site.errors import ApplicationError, Conflict
 
 from . import hooks
-from .models import Annotation, Assignment, AssignmentState, Campaign, Item, Split
+from .models import Annotation, Assignment, AssignmentState, Campaign, Item, RaterStatus, Split
 
 User = get_user_model()
 
 
 def active_assignment_q(now) -> Q:
-    return Q(state=AssignmentState.SUBMITTED) | Q(state=AssignmentState.LEASED, expires_at__gt=now)
+    # An excluded answer (quality control) no longer counts toward k: its slot goes back to the queue.
+    return Q(state=AssignmentState.SUBMITTED, annotation__excluded_at__isnull=True) | Q(
+        state=AssignmentState.LEASED, expires_at__gt=now
+    )
+
+
+# The same rule in SQL, for the raw statements below: a submitted assignment `a` counts unless
+# its answer is excluded.
+_NOT_EXCLUDED_SQL = (
+    f"NOT EXISTS (SELECT 1 FROM {Annotation._meta.db_table} x WHERE x.assignment_id = {{a}}.id "
+    "AND x.excluded_at IS NOT NULL)"
+)
+
+
+def rater_paused_check(*, campaign_id: int, rater) -> None:
+    """Raises 409 (code "paused") when quality control paused this rater in the campaign."""
+    if RaterStatus.objects.filter(campaign_id=campaign_id, rater_id=rater.pk, paused_at__isnull=False).exists():
+        raise Conflict(
+            "A project lead paused your work in this campaign; your open items were released and "
+            "nothing new can be leased or submitted until they resume you.",
+            extra={"code": "paused"},
+        )
 
 
 def _count_active(*, item_id: int, now, exclude_id: int | None = None) -> int:
@@ -223,8 +244,8 @@ def _insert_lease_if_slot_free(*, item: Item, rater, campaign: Campaign, now) ->
     sql = (
         f"INSERT INTO {a} (item_id, rater_id, state, leased_at, expires_at, finished_at, skip_reason) "
         f"SELECT %s, %s, %s, %s, %s, NULL, '' WHERE ("
-        f"SELECT COUNT(*) FROM {a} WHERE item_id = %s AND (state = %s OR (state = %s AND expires_at > %s))"
-        f") < %s RETURNING id"
+        f"SELECT COUNT(*) FROM {a} WHERE item_id = %s AND ((state = %s AND {_NOT_EXCLUDED_SQL.format(a=a)}) "
+        f"OR (state = %s AND expires_at > %s))) < %s RETURNING id"
     )
     params = [
         item.pk,
@@ -273,6 +294,7 @@ def _lease_one(*, rater, campaign: Campaign, now) -> Assignment | None:
 
 
 def _assignment_next_locked(*, rater, campaign: Campaign, now, lookahead: int) -> NextItemResult:
+    rater_paused_check(campaign_id=campaign.pk, rater=rater)
     # Expired leases are left to the beat sweeper (annotation.expire_leases): every query here
     # reads a lease past its expiry as not active, so an UPDATE on each request bought nothing.
     # Read after the lock is held (a statement of its own): a request that waited on the lock
@@ -399,6 +421,7 @@ def assignment_heartbeat(*, assignment_id: int, rater, now=None) -> Assignment:
     assignment = _get_own_assignment_locked(assignment_id=assignment_id, rater=rater)
     if assignment.state in (AssignmentState.SUBMITTED, AssignmentState.SKIPPED):
         raise Conflict(f"This assignment is already {assignment.state}.", extra={"code": assignment.state})
+    rater_paused_check(campaign_id=assignment.item.campaign_id, rater=rater)
     _lock_item(assignment.item_id)
     if assignment.state == AssignmentState.EXPIRED or assignment.expires_at <= now:
         _reclaim_or_conflict(assignment=assignment, now=now, action="heartbeat")
@@ -503,7 +526,7 @@ def _item_count_submitted(*, item: Item, now) -> bool:
     n_submitted said before.
     """
     i, a = Item._meta.db_table, Assignment._meta.db_table
-    count = f"(SELECT COUNT(*) FROM {a} WHERE item_id = %s AND state = %s)"
+    count = f"(SELECT COUNT(*) FROM {a} WHERE item_id = %s AND state = %s AND {_NOT_EXCLUDED_SQL.format(a=a)})"
     sql = (
         f"UPDATE {i} SET n_submitted = {count}, completed_at = CASE WHEN completed_at IS NULL AND "
         f"{count} >= %s THEN %s ELSE completed_at END WHERE id = %s RETURNING n_submitted, completed_at"
@@ -531,6 +554,9 @@ def annotation_submit(*, assignment_id: int, rater, data: AnnotationInput, now=N
     now = now or timezone.now()
     assignment = _get_own_assignment_locked(assignment_id=assignment_id, rater=rater, lock_item=True)
     item = assignment.item
+    # Read after the assignment's lock: a pause that released this lease has committed by now.
+    if assignment.state != AssignmentState.SUBMITTED:
+        rater_paused_check(campaign_id=item.campaign_id, rater=rater)
     n_words = len(item.words)
     bad = [i for i in data.misaligned_words if not 0 <= i < n_words]
     if bad:

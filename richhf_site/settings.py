@@ -381,3 +381,13 @@ REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = ["richhf_site.parsers.JSONParser"]
 REST_FRAMEWORK["TEST_REQUEST_DEFAULT_FORMAT"] = "json"
 # JSON only: with the browsable API, an error asked for with Accept: text/html came back as HTML.
 REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"] = ["rest_framework.renderers.JSONRenderer"]
+
+# --- quality ---
+# Rater quality control (issue 13): reliability from co-rater agreement, actions, audit log.
+INSTALLED_APPS.append("aggregation.quality")
+# A quality recompute waits this long after an item completes, so a burst of answers costs one run.
+RICHHF_QUALITY_DEBOUNCE_S = int(os.environ.get("RICHHF_QUALITY_DEBOUNCE_S", "60"))
+CELERY_BEAT_SCHEDULE["quality-recompute"] = {
+    "task": "quality.recompute_all",
+    "schedule": timedelta(seconds=int(os.environ.get("RICHHF_QUALITY_EVERY_S", "900"))),
+}

@@ -26,6 +26,7 @@ urlpatterns = [
     ),
     path("", include("aggregation.dashboard.urls")),
     path("", include("aggregation.learning.urls")),
+    path("", include("aggregation.quality.urls")),
     path("", include("frontend.urls")),
 ]
 
