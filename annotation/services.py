@@ -500,6 +500,9 @@ def _annotation_insert_and_mark_submitted(*, annotation: Annotation, assignment:
         *SCORE_NAMES,
         "time_spent_ms",
         "suggestion_shown",
+        # NOT NULL columns of migration 0005 without a database default: the raw INSERT must name them.
+        "suggestion_accepted",
+        "excluded_reason",
         "created_at",
     ]
     json_columns = {"implausible_points", "misaligned_points", "misaligned_words"}

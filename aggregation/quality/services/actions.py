@@ -184,7 +184,7 @@ def answers_exclude_action(
         now=now,
         campaign=campaign,
         kind=ActionKind.EXCLUDE,
-        rater=rater if rater is not None else (raters.pop() if len(raters) == 1 else None),
+        rater_id=rater.pk if rater is not None else (raters.pop() if len(raters) == 1 else None),
         annotation_ids=changed,
         reason=reason,
         automatic=automatic,
