@@ -14,3 +14,14 @@ class QualityConfig(AppConfig):
 
         hooks.item_answers_changed_connect(name="quality.reaggregate", receiver=item_answers_changed_enqueue)
         hooks.item_completed_connect(name="quality.recompute_soon", receiver=item_completed_schedule_recompute)
+
+        from aggregation.exports.writers import ExtraColumns, extra_columns_register
+
+        from .services import exports
+
+        extra_columns_register(
+            name="quality",
+            columns=ExtraColumns(
+                parquet_fields=exports.PARQUET_FIELDS, parquet=exports.parquet_columns, jsonl=exports.jsonl_columns
+            ),
+        )
