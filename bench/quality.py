@@ -101,8 +101,12 @@ def answer_of(kind: str, truth: Truth, rng: random.Random):
         w for w in range(8) if w not in truth.words and rng.random() < wrong
     ]
     return AnnotationInput(
-        implausible_points=[[clip(x + rng.gauss(0, spread)), clip(y + rng.gauss(0, spread))] for x, y in truth.implausible],
-        misaligned_points=[[clip(x + rng.gauss(0, spread)), clip(y + rng.gauss(0, spread))] for x, y in truth.misaligned],
+        implausible_points=[
+            [clip(x + rng.gauss(0, spread)), clip(y + rng.gauss(0, spread))] for x, y in truth.implausible
+        ],
+        misaligned_points=[
+            [clip(x + rng.gauss(0, spread)), clip(y + rng.gauss(0, spread))] for x, y in truth.misaligned
+        ],
         misaligned_words=sorted(set(words)),
         scores={
             name: int(min(5, max(1, round(truth.scores[i] + rng.gauss(0, sd))))) for i, name in enumerate(SCORE_NAMES)
@@ -165,7 +169,9 @@ def simulate(name: str, truths: list[Truth], kinds: list[str], *, qc: bool, ever
                 implausible_points=t.implausible,
                 misaligned_points=t.misaligned,
                 misaligned_words=t.words,
-                scores={s: (v - 1) / 4 for s, v in zip(("plausibility", "alignment", "aesthetics", "overall"), t.scores)},
+                scores={
+                    s: (v - 1) / 4 for s, v in zip(("plausibility", "alignment", "aesthetics", "overall"), t.scores)
+                },
             )
             for g, t in zip(golds, gold_truths, strict=True)
         )
@@ -203,9 +209,7 @@ def simulate(name: str, truths: list[Truth], kinds: list[str], *, qc: bool, ever
             rater.active = lease.reason == "busy"
             continue
         truth = truth_of[lease.assignment.item_id]
-        annotation_submit(
-            assignment_id=lease.assignment.pk, rater=rater.user, data=answer_of(rater.kind, truth, rng)
-        )
+        annotation_submit(assignment_id=lease.assignment.pk, rater=rater.user, data=answer_of(rater.kind, truth, rng))
         answers += 1
         if answers % every == 0:
             t0 = time.perf_counter()
@@ -285,10 +289,7 @@ def detection(result: dict) -> dict:
     from annotation.models import Annotation, RaterStatus
 
     campaign = result["campaign"]
-    paused = {
-        s.rater_id: s.paused_at
-        for s in RaterStatus.objects.filter(campaign=campaign, paused_at__isnull=False)
-    }
+    paused = {s.rater_id: s.paused_at for s in RaterStatus.objects.filter(campaign=campaign, paused_at__isnull=False)}
     spammers = [r for r in result["raters"] if r.kind == "spammer"]
     careful = [r for r in result["raters"] if r.kind == "careful"]
     sloppy = [r for r in result["raters"] if r.kind == "sloppy"]
@@ -343,7 +344,9 @@ def main() -> None:
         try:
             apps.get_model("annotation", "GoldAnswerScore")
         except LookupError:
-            raise SystemExit("--gold needs the gold-scoring work (annotation.GoldAnswerScore); not installed here") from None
+            raise SystemExit(
+                "--gold needs the gold-scoring work (annotation.GoldAnswerScore); not installed here"
+            ) from None
     call_command("migrate", verbosity=0)
     # The bench drives the recompute itself every --every answers (the debounced task's role).
     hooks._item_completed.pop("quality.recompute_soon", None)
@@ -353,15 +356,23 @@ def main() -> None:
     crowd = ["spammer"] * n_spam + ["sloppy"] * n_sloppy + ["careful"] * (args.raters - n_spam - n_sloppy)
     clean = ["careful" if k == "spammer" else k for k in crowd]
     truths = make_truth(args.items, args.seed)
-    print(f"{args.items} items x k=3; {args.raters} raters: {crowd.count('careful')} careful, "
-          f"{n_sloppy} sloppy, {n_spam} spammers; recompute every {args.every} answers", flush=True)
+    print(
+        f"{args.items} items x k=3; {args.raters} raters: {crowd.count('careful')} careful, "
+        f"{n_sloppy} sloppy, {n_spam} spammers; recompute every {args.every} answers",
+        flush=True,
+    )
     results = {}
     for name, kinds, qc in (("clean", clean, False), ("qc-off", crowd, False), ("qc-on", crowd, True)):
-        res = simulate(name, truths, kinds, qc=qc, every=args.every if qc else 10**9, seed=args.seed + 1, gold=args.gold)
+        res = simulate(
+            name, truths, kinds, qc=qc, every=args.every if qc else 10**9, seed=args.seed + 1, gold=args.gold
+        )
         res["quality"] = dataset_quality(res)
         results[name] = res
-        print(f"  {name}: {res['answers']} answers ({res['excluded']} excluded), {res['incomplete']} items incomplete, "
-              f"{res['elapsed']:.0f} s ({res['runs']} recomputes, {res['run_s']:.0f} s)", flush=True)
+        print(
+            f"  {name}: {res['answers']} answers ({res['excluded']} excluded), {res['incomplete']} items incomplete, "
+            f"{res['elapsed']:.0f} s ({res['runs']} recomputes, {res['run_s']:.0f} s)",
+            flush=True,
+        )
 
     budget = 3 * args.items
     print("\nDataset quality against the truth (final aggregates):")
@@ -380,8 +391,12 @@ def main() -> None:
     extra = results["qc-on"]["answers"] - budget
     print("\nSpammer detection (QC on):")
     print(f"  precision {det['precision']:.2f}, recall {det['recall']:.2f}")
-    print(f"  answers per spammer before the pause: {det['answers_before_pause']} (max {max(det['answers_before_pause'])})")
-    print(f"  careful raters paused: {det['careful_paused']} of {det['careful']}; sloppy paused: {det['sloppy_paused']} of {det['sloppy']}")
+    print(
+        f"  answers per spammer before the pause: {det['answers_before_pause']} (max {max(det['answers_before_pause'])})"
+    )
+    print(
+        f"  careful raters paused: {det['careful_paused']} of {det['careful']}; sloppy paused: {det['sloppy_paused']} of {det['sloppy']}"
+    )
     print(f"\nExtra annotations spent: {extra} over the budget of {budget} (3 x items) = {100 * extra / budget:.1f}%")
     ok = {
         "recovers >= 80% (every metric)": all(v >= 0.8 for v in recovered.values()),

@@ -108,7 +108,8 @@ function raterRow(r) {
 }
 
 function renderRaters(summary) {
-  const head = ["rater", "answers", "excluded", "reliability", "keywords (MACE)", "score r", "bias (pts)", "maps", "gold", "median time", "fast", "status"].map((t) => h("th", { class: t === "status" ? "left" : "", text: t }));
+  const titles = { MACE: "keyword competence (MACE, 0–1)", "score r": "Pearson r of scores with the co-raters' mean", bias: "mean score difference from the co-raters, Likert points", maps: "map agreement with the leave-one-out consensus (soft IoU, 0–1)", median: "median time per answer", fast: "share of answers faster than the policy's factor × the campaign median" };
+  const head = ["rater", "answers", "excluded", "reliability", "MACE", "score r", "bias", "maps", "gold", "median", "fast", "status"].map((t) => h("th", { class: t === "status" ? "left" : "", text: t, title: titles[t] || null }));
   head.push(h("th", { text: "actions" }));
   document.getElementById("raters-table").replaceChildren(
     h("thead", {}, h("tr", {}, head)),
@@ -175,7 +176,7 @@ function renderAudit(actions) {
     h("thead", {}, h("tr", {}, ["when", "action", "target", "state", "by", "why", "undone", ""].map((t) => h("th", { class: t === "why" ? "left" : "", text: t })))),
     h("tbody", {}, actions.map((a) => h("tr", { "data-action-id": String(a.id), "data-kind": a.kind, "data-state": a.state },
       h("td", { text: when(a.applied_at || a.created_at) }),
-      h("td", { text: a.kind === "exclude" ? `exclude ${a.annotation_ids.length} answer(s)` : a.kind }),
+      h("td", { text: a.kind === "exclude" ? (a.state === "proposed" || a.state === "dismissed" ? "exclude all answers" : `exclude ${a.annotation_ids.length} answer(s)`) : a.kind === "redundancy" ? "extra rater" : a.kind }),
       h("td", { text: a.rater || (a.item_id ? `item ${a.item_id}` : "–") }),
       h("td", {}, h("span", { class: `state-chip ${a.state}`, text: a.state })),
       h("td", { text: who(a) }),

@@ -20,7 +20,7 @@ function timeLabel(t) {
  * Returns an <svg> with a y axis (ticks 0, .25, .5, .75, 1, label "reliability (0–1)") and an
  * x axis (first/middle/last run times, label "recompute run time").
  */
-export function trendChart({ series, threshold = null, width = 760, height = 240, yLabel = "reliability (0–1)" }) {
+export function trendChart({ series, threshold = null, width = 900, height = 260, yLabel = "reliability (0–1)" }) {
   const pad = { l: 46, r: 12, t: 10, b: 40 };
   const iw = width - pad.l - pad.r;
   const ih = height - pad.t - pad.b;
@@ -30,7 +30,7 @@ export function trendChart({ series, threshold = null, width = 760, height = 240
   const span = Math.max(1, t1 - t0);
   const x = (t) => pad.l + (times.length > 1 && t1 > t0 ? ((t - t0) / span) * iw : iw / 2);
   const y = (v) => pad.t + ih - v * ih;
-  const svg = s("svg", { viewBox: `0 0 ${width} ${height}`, width, height, role: "img", "aria-label": `${yLabel} per rater over time`, class: "chart-svg", "data-chart": "trend" });
+  const svg = s("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": `${yLabel} per rater over time`, class: "chart-svg", "data-chart": "trend" });
   for (const v of [0, 0.25, 0.5, 0.75, 1]) {
     svg.append(s("line", { x1: pad.l, x2: width - pad.r, y1: y(v), y2: y(v), class: "grid" }));
     svg.append(s("text", { x: pad.l - 5, y: y(v) + 3, class: "tick", "text-anchor": "end" }, v.toFixed(2)));
