@@ -123,6 +123,7 @@ def simulate(name: str, truths: list[Truth], kinds: list[str], *, qc: bool, ever
     from aggregation.quality.services.recompute import quality_run_execute
     from annotation.models import Annotation, Campaign, GoldReference, Item
     from annotation.services import annotation_submit, assignment_next
+    from modeling.protocol import SCORE_NAMES
     from richhf_site.errors import ApplicationError
     from richhf_site.roles import RATER, user_add_role
 
@@ -169,9 +170,7 @@ def simulate(name: str, truths: list[Truth], kinds: list[str], *, qc: bool, ever
                 implausible_points=t.implausible,
                 misaligned_points=t.misaligned,
                 misaligned_words=t.words,
-                scores={
-                    s: (v - 1) / 4 for s, v in zip(("plausibility", "alignment", "aesthetics", "overall"), t.scores)
-                },
+                scores={s: (v - 1) / 4 for s, v in zip(SCORE_NAMES, t.scores, strict=True)},
             )
             for g, t in zip(golds, gold_truths, strict=True)
         )
