@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
@@ -13,6 +14,9 @@ from annotation.models import Campaign, Item
 from richhf_site.faults import BrokerUnavailable, task_publish
 
 logger = logging.getLogger(__name__)
+
+# Past the task's hard time limit (660 s) a "running" run can only be a dead worker's.
+STALLED_S = 1800
 
 
 @shared_task(
@@ -32,9 +36,16 @@ def quality_recompute(run_id: int) -> None:
 
 @shared_task(name="quality.recompute_all", ignore_result=True)
 def quality_recompute_all() -> int:
-    """Beat: one (debounced) run per campaign that has answers."""
+    """Beat: one (debounced) run per campaign that has answers; a run left "running" by a
+    worker that died is marked failed, so the page stops waiting for it."""
+    from django.utils import timezone
+
+    from .models import QualityRun, RunState
     from .services.recompute import quality_run_request
 
+    QualityRun.objects.filter(
+        state=RunState.RUNNING, started_at__lt=timezone.now() - timedelta(seconds=STALLED_S)
+    ).update(state=RunState.FAILED, error="the worker stopped before the run finished", finished_at=timezone.now())
     n = 0
     for campaign in Campaign.objects.filter(items__annotations__isnull=False).distinct():
         quality_run_request(campaign=campaign, trigger="beat")

@@ -89,3 +89,41 @@ def test_adaptive_redundancy_up_to_the_cap(crowd):
     _, again = _run(campaign)
     assert again.extra_raters == []
     assert {i.extra_raters for i in type(items[0]).objects.filter(pk__in=[i.pk for i in items])} == {1}
+
+
+def test_runs_are_debounced_and_queued_after_answers(crowd, django_capture_on_commit_callbacks):
+    from aggregation.quality.services.recompute import quality_run_request
+    from aggregation.quality.tasks import item_completed_schedule_recompute
+
+    campaign, _, _, items = crowd
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        first = quality_run_request(campaign=campaign, trigger="manual")
+        second = quality_run_request(campaign=campaign, trigger="manual")
+    assert first.pk == second.pk and len(callbacks) == 1  # one message for one queued run
+    QualityRun.objects.filter(pk=first.pk).update(state="done")
+    # A completed item queues the next run (trigger "answers"); more completions join it.
+    with django_capture_on_commit_callbacks(execute=False):
+        item_completed_schedule_recompute(items[0].pk)
+        item_completed_schedule_recompute(items[1].pk)
+    queued = QualityRun.objects.filter(campaign=campaign, state="queued")
+    assert queued.count() == 1 and queued.get().trigger == "answers"
+    # A duplicate delivery of a finished run does nothing.
+    assert quality_run_execute(run_id=first.pk) is None
+
+
+def test_beat_queues_a_run_per_campaign_and_fails_stalled_runs(crowd, django_capture_on_commit_callbacks):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from aggregation.quality.tasks import quality_recompute_all
+
+    campaign, *_ = crowd
+    stalled = QualityRun.objects.create(
+        campaign=campaign, state="running", started_at=timezone.now() - timedelta(hours=1)
+    )
+    with django_capture_on_commit_callbacks(execute=False):
+        assert quality_recompute_all() == 1
+    stalled.refresh_from_db()
+    assert stalled.state == "failed" and "worker stopped" in stalled.error
+    assert QualityRun.objects.get(campaign=campaign, state="queued").trigger == "beat"
