@@ -35,7 +35,7 @@ class QualityPolicy(models.Model):
     # A rater is judged only after this many answers on items that other raters answered too.
     min_answers = models.PositiveSmallIntegerField(default=8)
     # Flag below this reliability (0..1, docs/quality.md) or gold accuracy (0..1).
-    reliability_threshold = models.FloatField(default=0.45)
+    reliability_threshold = models.FloatField(default=0.33)
     gold_threshold = models.FloatField(default=0.5)
     # An answer is "fast" below speed_factor x the campaign's median time; a rater whose share
     # of fast answers reaches fast_share_threshold is flagged.
