@@ -130,6 +130,9 @@ class RaterSnapshot(models.Model):
     n_gold = models.PositiveIntegerField(default=0)
     median_time_ms = models.FloatField(null=True, blank=True)
     fast_share = models.FloatField(null=True, blank=True)
+    # The rater's answers faster than speed_factor x the campaign median (the answer-level
+    # speed signal a lead can exclude with one click).
+    fast_answer_ids = models.JSONField(default=list)
     flags = models.JSONField(default=list)
 
     class Meta:

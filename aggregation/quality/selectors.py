@@ -145,6 +145,7 @@ SNAPSHOT_FIELDS = (
     "n_gold",
     "median_time_ms",
     "fast_share",
+    "fast_answer_ids",
     "flags",
 )
 

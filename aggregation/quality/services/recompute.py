@@ -174,6 +174,7 @@ def _execute(run: QualityRun) -> RunReport:
                 n_gold=g[1] if g else 0,
                 median_time_ms=fig.median_time_ms,
                 fast_share=fig.fast_share,
+                fast_answer_ids=fig.fast_answer_ids,
                 flags=flags,
             )
         )

@@ -45,6 +45,8 @@ def test_lead_sees_the_spammer_pauses_and_undoes(live_server, page, make_campaig
     expect(zed.locator(".flag-chip").first).to_contain_text("low reliability")
     expect(page.locator("#raters-table tr[data-rater=ana] .flag-chip")).to_have_count(0)
     expect(zed.locator("button[data-action=apply-pause]")).to_be_visible()
+    expect(zed.locator("button[data-action=exclude-fast]")).to_have_text("Exclude 10 fast")
+    expect(page.locator("#raters-table tr[data-rater=ana] button[data-action=exclude-fast]")).to_have_count(0)
     # The trend: one line per rater with two points, axes labelled with units.
     expect(page.locator("svg[data-chart=trend] polyline.trend-line")).to_have_count(4)
     expect(page.locator("svg[data-chart=trend] circle.trend-dot")).to_have_count(8)

@@ -37,6 +37,9 @@ def test_proposals_by_default_and_history_kept(crowd):
     assert run.state == "done" and run.progress == 1.0 and run.n_answers == 36
     snap = RaterSnapshot.objects.get(run=run, rater=spammer)
     assert "low_reliability" in snap.flags and "fast" in snap.flags
+    # Every spammer answer (1 s against a ~25 s median) is listed as fast; no careful one is.
+    assert sorted(snap.fast_answer_ids) == sorted(Annotation.objects.filter(rater=spammer).values_list("pk", flat=True))
+    assert all(not RaterSnapshot.objects.get(run=run, rater=c).fast_answer_ids for c in careful)
     assert all(not RaterSnapshot.objects.get(run=run, rater=c).flags for c in careful)
     # Default policy: proposals only; nothing paused or excluded yet.
     proposals = QualityAction.objects.filter(state=ActionState.PROPOSED)

@@ -84,6 +84,12 @@ function raterRow(r) {
     buttons.push(h("button", { class: "btn small ghost", type: "button", "data-action": "exclude", text: "Exclude all",
       onclick: () => { const reason = askReason(`exclude all ${r.counting_answers} answers of ${r.username}`); if (reason) act(urls.exclude, { rater_id: r.rater_id, reason }, (d) => d.created ? `${d.action.annotation_ids.length} answers of ${r.username} excluded; their items are back in the queue.` : "Nothing left to exclude."); } }));
   }
+  const fast = (f.fast_answer_ids || []).length;
+  if (fast > 0 && r.counting_answers > 0) {
+    buttons.push(h("button", { class: "btn small ghost", type: "button", "data-action": "exclude-fast", text: `Exclude ${fast} fast`,
+      title: "exclude only the answers faster than the policy's factor × the campaign median",
+      onclick: () => { const reason = askReason(`exclude ${fast} fast answers of ${r.username}`); if (reason) act(urls.exclude, { annotation_ids: f.fast_answer_ids, reason }, (d) => d.created ? `${d.action.annotation_ids.length} fast answers of ${r.username} excluded.` : "Nothing left to exclude."); } }));
+  }
   for (const p of r.proposals) {
     buttons.push(h("button", { class: "btn small", type: "button", "data-action": `apply-${p.kind}`, title: p.reason, text: `Apply: ${p.kind}`,
       onclick: () => act(withId(urls.apply, p.id), {}, () => `Proposal applied: ${p.kind} ${r.username}.`) }));
