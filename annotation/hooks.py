@@ -6,6 +6,9 @@ here from its AppConfig.ready(), as Django's own apps connect to each other:
 
 - item completed: aggregation enqueues the aggregation of an item once its k-th answer is
   committed;
+- item answers changed: quality control excluded or re-included answers of items
+  (annotation/moderation.py); aggregation recomputes their aggregates from the answers that
+  still count;
 - lease payload: learning adds the active model's suggestion to each open lease the rater
   API returns, for all the leases of one response at once.
 
@@ -24,12 +27,15 @@ from .models import Assignment
 logger = logging.getLogger(__name__)
 
 ItemCompletedReceiver = Callable[[int], None]
+# Given the ids of items whose set of counting answers changed (an exclusion or its undo).
+ItemAnswersChangedReceiver = Callable[[Sequence[int]], None]
 # Given the leases of one response, returns each one's value of the field by assignment id;
 # an assignment it leaves out gets null. Called once per response, so it can read in bulk.
 LeasePayloadProvider = Callable[[Sequence[Assignment]], Mapping[int, Any]]
 
 _item_completed: dict[str, ItemCompletedReceiver] = {}
 _lease_payload: dict[str, LeasePayloadProvider] = {}
+_item_answers_changed: dict[str, ItemAnswersChangedReceiver] = {}
 
 
 def item_completed_connect(*, name: str, receiver: ItemCompletedReceiver) -> None:
@@ -49,6 +55,25 @@ def item_completed_send(*, item_id: int) -> None:
             receiver(item_id)
         except Exception:
             logger.exception("item_completed receiver %r failed for item %s", name, item_id)
+
+
+def item_answers_changed_connect(*, name: str, receiver: ItemAnswersChangedReceiver) -> None:
+    """Calls receiver(item_ids) after the transaction that excludes or re-includes answers commits."""
+    _item_answers_changed[name] = receiver
+
+
+def item_answers_changed_send(*, item_ids: Sequence[int]) -> None:
+    """Runs every receiver after commit; a failure is logged, never raised (the exclusion is
+    stored either way, and the quality recompute on beat finds aggregates that still hold an
+    excluded answer, or miss a re-included one, and recomputes them)."""
+    ids = sorted(set(item_ids))
+    if not ids:
+        return
+    for name, receiver in list(_item_answers_changed.items()):
+        try:
+            receiver(ids)
+        except Exception:
+            logger.exception("item_answers_changed receiver %r failed for items %s", name, ids)
 
 
 def lease_payload_register(*, field: str, provider: LeasePayloadProvider) -> None:

@@ -69,6 +69,28 @@ _COUNTS_TOWARD_K_SQL = (
 )
 
 
+def _paused_q(*, campaign_ref, rater) -> Exists:
+    """EXISTS column: quality control paused this rater in the campaign (annotation/moderation.py)."""
+    return Exists(RaterStatus.objects.filter(campaign_id=campaign_ref, rater_id=rater.pk, paused_at__isnull=False))
+
+
+def rater_paused_check(*, campaign_id: int, rater, known: bool | None = None) -> None:
+    """Raises 409 (code "paused") when quality control paused this rater in the campaign.
+
+    `known`: the answer an EXISTS column of the caller's own query already gave (no extra
+    round trip); None asks the database now."""
+    if known is None:
+        known = RaterStatus.objects.filter(campaign_id=campaign_id, rater_id=rater.pk, paused_at__isnull=False).exists()
+    if known:
+        raise Conflict(
+            gettext(
+                "A project lead paused your work in this campaign; your open items were released and "
+                "nothing new can be leased or submitted until they resume you."
+            ),
+            extra={"code": "paused"},
+        )
+
+
 def _count_active(*, item_id: int, now, exclude_id: int | None = None) -> int:
     qs = Assignment.objects.filter(item_id=item_id).filter(active_assignment_q(now))
     if exclude_id is not None:
@@ -529,7 +551,8 @@ def _get_own_assignment_locked(*, assignment_id: int, rater, lock_item: bool = F
         .annotate(
             rater_is_member=Exists(
                 Campaign.raters.through.objects.filter(campaign_id=OuterRef("item__campaign_id"), user_id=rater.pk)
-            )
+            ),
+            rater_is_paused=_paused_q(campaign_ref=OuterRef("item__campaign_id"), rater=rater),
         )
         .filter(pk=assignment_id)
         .first()
@@ -544,6 +567,21 @@ def _get_own_assignment_locked(*, assignment_id: int, rater, lock_item: bool = F
             extra={"code": "not_a_member"},
         )
     return assignment
+
+
+def _pause_check_locked(*, assignment: Assignment, rater, now) -> None:
+    """409 "paused" for a lease action of a paused rater, at no extra query on a live lease.
+
+    The EXISTS column of _get_own_assignment_locked answers for a pause committed before that
+    statement began. A pause that committed while the statement waited on the assignment's
+    lock may be missing from it (PostgreSQL re-reads only the locked row), but such a pause
+    released this very lease (state expired), and an expired lease is asked about again here.
+    """
+    live = assignment.state == AssignmentState.LEASED and assignment.expires_at > now
+    known: bool | None = True if getattr(assignment, "rater_is_paused", False) else None
+    if known is None and live:
+        known = False  # no pause before the statement, and none since: it would have expired the lease
+    rater_paused_check(campaign_id=assignment.item.campaign_id, rater=rater, known=known)
 
 
 def _reclaim_or_conflict(*, assignment: Assignment, now, action: str) -> None:
@@ -574,6 +612,7 @@ def assignment_heartbeat(*, assignment_id: int, rater, now=None) -> Assignment:
     assignment = _get_own_assignment_locked(assignment_id=assignment_id, rater=rater)
     if assignment.state in (AssignmentState.SUBMITTED, AssignmentState.SKIPPED):
         raise Conflict(f"This assignment is already {assignment.state}.", extra={"code": assignment.state})
+    _pause_check_locked(assignment=assignment, rater=rater, now=now)
     _lock_item(assignment.item_id)
     if assignment.state == AssignmentState.EXPIRED or assignment.expires_at <= now:
         _reclaim_or_conflict(assignment=assignment, now=now, action="heartbeat")
@@ -718,6 +757,8 @@ def annotation_submit(*, assignment_id: int, rater, data: AnnotationInput, now=N
     now = now or timezone.now()
     assignment = _get_own_assignment_locked(assignment_id=assignment_id, rater=rater, lock_item=True)
     item = assignment.item
+    if assignment.state != AssignmentState.SUBMITTED:
+        _pause_check_locked(assignment=assignment, rater=rater, now=now)
     n_words = len(item.words)
     bad = [i for i in data.misaligned_words if not 0 <= i < n_words]
     if bad:

@@ -411,3 +411,13 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {"JobStatusEnum": "aggregation.exp
 # How often an open dashboard asks whether its figures are stale (new answers since the last
 # computation) and, while a recompute runs, how far it has got.
 RICHHF_DASHBOARD_POLL_MS = int(os.environ.get("RICHHF_DASHBOARD_POLL_MS", "5000"))
+
+# --- quality ---
+# Rater quality control (issue 13): reliability from co-rater agreement, actions, audit log.
+INSTALLED_APPS.append("aggregation.quality")
+# A quality recompute waits this long after an item completes, so a burst of answers costs one run.
+RICHHF_QUALITY_DEBOUNCE_S = int(os.environ.get("RICHHF_QUALITY_DEBOUNCE_S", "60"))
+CELERY_BEAT_SCHEDULE["quality-recompute"] = {
+    "task": "quality.recompute_all",
+    "schedule": timedelta(seconds=int(os.environ.get("RICHHF_QUALITY_EVERY_S", "900"))),
+}

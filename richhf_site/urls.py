@@ -43,6 +43,7 @@ urlpatterns = [
     path("", include("aggregation.dashboard.urls")),
     path("", include("aggregation.learning.urls")),
     path("", include("frontend.manage_urls")),
+    path("", include("aggregation.quality.urls")),
     path("", include("frontend.urls")),
 ]
 

@@ -185,6 +185,7 @@ def campaign_answer_table(*, campaign: Campaign) -> CampaignAnswerTable:
     n_points = {"n_points": sum(lengths, Value(0, output_field=IntegerField()))}
     fields = ("item_id", "rater_id", *SCORE_NAMES, "time_spent_ms", *as_text, "n_points", "created_at")
     rows = _fetch_rows(
+        # Excluded answers (quality control) are left out of every agreement figure.
         Annotation.objects.filter(item__campaign=campaign, item__is_gold=False, excluded_at__isnull=True)
         .order_by("item_id", "id")
         .annotate(**as_text, **n_points)

@@ -138,6 +138,33 @@ PARQUET_SCHEMA = pa.schema(
 )
 
 
+@dataclass(frozen=True)
+class ExtraColumns:
+    """Columns another app adds to the Parquet rows (one per exported item) and the raw JSONL
+    rows (one per answer). Each factory is called once per export, so it can read in bulk, and
+    returns the per-row lookup. The TFRecord release format never gets extra columns."""
+
+    parquet_fields: list[pa.Field]
+    parquet: Callable[[Campaign], Callable[[int], dict]]  # item id -> values
+    jsonl: Callable[[Campaign], Callable[[dict], dict]]  # raw row -> values
+
+
+_extra_columns: dict[str, ExtraColumns] = {}
+
+
+def extra_columns_register(*, name: str, columns: ExtraColumns) -> None:
+    """Called from an AppConfig.ready(); keyed by name, so a second ready() replaces."""
+    _extra_columns[name] = columns
+
+
+def _parquet_schema() -> pa.Schema:
+    schema = PARQUET_SCHEMA
+    for extra in _extra_columns.values():
+        for f in extra.parquet_fields:
+            schema = schema.append(f)
+    return schema
+
+
 def _parquet_row(record: ExportRecord, include_image: bool, read_image: Callable[[str], bytes]) -> dict:
     return {
         "item_id": record.item_id,
@@ -180,16 +207,21 @@ def _write_parquet(
     name = "richhf.parquet"
     count = 0
     rows: list[dict] = []
-    with pq.ParquetWriter(tmp / name, PARQUET_SCHEMA, compression="zstd") as writer:
+    schema = _parquet_schema()
+    extras = [extra.parquet(campaign) for extra in _extra_columns.values()]
+    with pq.ParquetWriter(tmp / name, schema, compression="zstd") as writer:
         for record in iter_export_records(campaign, splits=splits):
-            rows.append(_parquet_row(record, include_image, read_image))
+            row = _parquet_row(record, include_image, read_image)
+            for lookup in extras:
+                row.update(lookup(record.item_id))
+            rows.append(row)
             count += 1
             if len(rows) >= PARQUET_ROW_GROUP:
-                writer.write_table(pa.Table.from_pylist(rows, schema=PARQUET_SCHEMA))
+                writer.write_table(pa.Table.from_pylist(rows, schema=schema))
                 rows.clear()
             progress(count, total)
         if rows:
-            writer.write_table(pa.Table.from_pylist(rows, schema=PARQUET_SCHEMA))
+            writer.write_table(pa.Table.from_pylist(rows, schema=schema))
     return [(name, count)]
 
 
@@ -198,8 +230,11 @@ def _write_jsonl(
 ) -> list[tuple[str, int]]:
     name = "annotations.jsonl"
     count = 0
+    extras = [extra.jsonl(campaign) for extra in _extra_columns.values()]
     with (tmp / name).open("w", encoding="utf-8") as handle:
         for row in iter_raw_annotations(campaign, split=split):
+            for lookup in extras:
+                row.update(lookup(row))
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
             count += 1
             progress(count, total)

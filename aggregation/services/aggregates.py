@@ -28,6 +28,7 @@ from typing import Any
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from annotation.models import Annotation, Campaign, Item
@@ -155,7 +156,7 @@ def _answers_by_item(item_ids: Sequence[int]) -> dict[int, list[RaterAnswer]]:
     """Every annotation of these items as plain values, in id order: one query, no model
     instances (building 3 Annotation objects per item cost more than the query itself)."""
     by_item: dict[int, list[RaterAnswer]] = {pk: [] for pk in item_ids}
-    # Excluded answers (quality review) never count toward an aggregate.
+    # Excluded answers (quality control) are kept but never aggregated.
     rows = (
         Annotation.objects.filter(item_id__in=list(item_ids), excluded_at__isnull=True)
         .order_by("id")
@@ -227,7 +228,10 @@ def item_aggregates_recompute(*, item_ids: Sequence[int], force: bool = False) -
     transaction; it opens its own for the write and takes the items' row locks there.
     """
     ids = sorted(set(item_ids))
-    items = {i.pk: i for i in Item.objects.filter(pk__in=ids, completed_at__isnull=False).select_related("campaign")}
+    # An item that already has an aggregate is recomputed even while back in the queue (an
+    # answer excluded by quality control): its aggregate follows the answers that remain.
+    has_aggregate = Q(completed_at__isnull=False) | Q(aggregate__isnull=False)
+    items = {i.pk: i for i in Item.objects.filter(has_aggregate, pk__in=ids).select_related("campaign")}
     by_item = _answers_by_item(list(items))
     existing: dict[int, dict[str, Any]] = {
         row["item_id"]: dict(row)
