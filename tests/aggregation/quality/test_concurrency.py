@@ -104,4 +104,4 @@ def test_rater_paused_while_submitting_ends_one_way_or_the_other(crowd, make_ite
         assert state == AssignmentState.EXPIRED and not Annotation.objects.filter(assignment_id=lease["id"]).exists()
     # Either way, the paused rater gets nothing new.
     again = client.post(reverse("api:next-item", args=[campaign.pk]), {}, format="json")
-    assert again.status_code == 409 and again.json()["code"] == "paused"
+    assert again.status_code == 200 and again.json()["status"] == "paused" and again.json()["assignment"] is None

@@ -31,7 +31,9 @@ def test_pause_releases_live_leases_and_drafts_and_blocks_new_leases(raters, mak
     assert not Assignment.objects.filter(rater=r1, state=AssignmentState.LEASED).exists()
     assert not Draft.objects.exists()
     response = api_client_for(r1).post(reverse("api:next-item", args=[campaign.pk]), {}, format="json")
-    assert response.status_code == 409 and response.json()["code"] == "paused"
+    # The page's contract: no lease, and a status of its own with the reason in words.
+    assert response.status_code == 200 and response.json()["status"] == "paused"
+    assert response.json()["assignment"] is None and "paused" in response.json()["detail"]
     # A second pause changes nothing; resume lets the rater lease again.
     assert not moderation.rater_pause(campaign=campaign, rater=r1, reason="again").changed
     assert moderation.rater_resume(campaign=campaign, rater=r1).changed
