@@ -6,20 +6,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.db.models import Avg, Count, QuerySet
 
-from annotation.models import Annotation, Campaign, RaterStatus
+from annotation.models import Annotation, Campaign, GoldAnswerScore, RaterStatus
 from modeling.protocol import MAP_KINDS, POINT_FIELDS, SCORE_NAMES
 
 from .models import QualityAction, QualityPolicy, QualityRun, RaterSnapshot
 from .services.reliability import Answer
-
-# Where per-gold-answer quality lives once the gold helper's work is merged: a model with a
-# one-to-one `annotation` and a 0..1 `quality` (docs/quality.md). Point this at it if its name
-# differs; until it exists, gold accuracy is simply unknown (None) for every rater.
-GOLD_SCORE_MODEL = ("annotation", "GoldAnswerScore")
 
 
 def policy_get(*, campaign: Campaign) -> QualityPolicy:
@@ -74,19 +68,16 @@ def campaign_answers(*, campaign: Campaign) -> list[Answer]:
 
 
 def gold_accuracy_by_rater(*, campaign: Campaign) -> dict[int, tuple[float, int]]:
-    """rater id -> (mean quality 0..1 of their gold answers, how many) in this campaign.
-
-    The one place gold accuracy is read from; empty while no gold-score model is installed."""
-    try:
-        model = apps.get_model(*GOLD_SCORE_MODEL)
-    except LookupError:
-        return {}
+    """rater id -> (mean quality 0..1 of their gold answers, how many) in this campaign:
+    qualification and honeypot answers alike, older qualification attempts included (their
+    scores outlive the answers a retry deletes)."""
     rows = (
-        model.objects.filter(annotation__item__campaign=campaign)
-        .values("annotation__rater_id")
+        GoldAnswerScore.objects.filter(campaign=campaign)
+        .order_by()
+        .values("rater_id")
         .annotate(mean=Avg("quality"), n=Count("pk"))
     )
-    return {r["annotation__rater_id"]: (float(r["mean"]), int(r["n"])) for r in rows}
+    return {r["rater_id"]: (float(r["mean"]), int(r["n"])) for r in rows}
 
 
 def latest_run(*, campaign: Campaign) -> QualityRun | None:

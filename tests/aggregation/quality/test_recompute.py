@@ -130,3 +130,41 @@ def test_beat_queues_a_run_per_campaign_and_fails_stalled_runs(crowd, django_cap
     stalled.refresh_from_db()
     assert stalled.state == "failed" and "worker stopped" in stalled.error
     assert QualityRun.objects.get(campaign=campaign, state="queued").trigger == "beat"
+
+
+def test_honeypot_scores_give_gold_accuracy_and_flag_a_rater_co_raters_cannot_catch(crowd, make_item):
+    """A rater who agrees with their co-raters but fails the honeypots: only gold shows it."""
+    from django.utils import timezone
+
+    from annotation.models import GoldAnswerKind, GoldAnswerScore, Item
+
+    campaign, careful, spammer, _ = crowd
+    sly = careful[0]
+    gold_items = [make_item(campaign) for _ in range(4)]
+    Item.objects.filter(pk__in=[i.pk for i in gold_items]).update(is_gold=True)
+    for item, quality in zip(gold_items, [0.1, 0.2, 0.3, 0.2], strict=True):
+        GoldAnswerScore.objects.create(
+            campaign=campaign,
+            item=item,
+            rater=sly,
+            kind=GoldAnswerKind.HONEYPOT,
+            quality=quality,
+            created_at=timezone.now(),
+        )
+    GoldAnswerScore.objects.create(
+        campaign=campaign,
+        item=gold_items[0],
+        rater=careful[1],
+        kind=GoldAnswerKind.HONEYPOT,
+        quality=0.9,
+        created_at=timezone.now(),
+    )
+    run, _ = _run(campaign)
+
+    snap = RaterSnapshot.objects.get(run=run, rater=sly)
+    assert snap.n_gold == 4 and snap.gold_accuracy == pytest.approx(0.2)
+    assert "low_gold" in snap.flags and "low_reliability" not in snap.flags
+    # One good honeypot answer is too few to judge (MIN_GOLD), and it is good anyway.
+    other = RaterSnapshot.objects.get(run=run, rater=careful[1])
+    assert other.n_gold == 1 and "low_gold" not in other.flags
+    assert QualityAction.objects.filter(state=ActionState.PROPOSED, kind="pause", rater=sly).exists()
