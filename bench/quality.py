@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/quality.py                 # 1,000 items, 60 raters
     .venv/bin/python bench/quality.py --items 300     # quick
-    .venv/bin/python bench/quality.py --gold          # + honeypot gold (needs the gold-scoring work merged)
+    .venv/bin/python bench/quality.py --gold          # + honeypot gold items (5% of leases)
 
 Synthetic items (the generator of bench/aggregate.py and bench/dashboard.py, extended with a
 truth): 512x512 images, 8-word prompts, true Likert scores (real numbers in 1..5), 0-2 truly
@@ -147,8 +147,9 @@ def simulate(name: str, truths: list[Truth], kinds: list[str], *, qc: bool, ever
     )
     truth_of = {item.pk: t for item, t in zip(items, truths, strict=True)}
     if gold:
-        # Honeypots: 5% extra items with the truth as reference. Scoring the answers and mixing
-        # them into leases is the gold-scoring work (annotation services + GoldAnswerScore).
+        # Honeypots: 5% extra items with the truth as reference (points, as an expert's answer
+        # gives them). The queue mixes them into 5% of leases and scores each answer
+        # (annotation.GoldAnswerScore); the recompute reads those as gold accuracy.
         gold_truths = make_truth(max(10, len(truths) // 20), seed + 99)
         golds = Item.objects.bulk_create(
             Item(
@@ -166,7 +167,7 @@ def simulate(name: str, truths: list[Truth], kinds: list[str], *, qc: bool, ever
         GoldReference.objects.bulk_create(
             GoldReference(
                 item=g,
-                source="import",
+                source="expert",
                 implausible_points=t.implausible,
                 misaligned_points=t.misaligned,
                 misaligned_words=t.words,
@@ -200,8 +201,8 @@ def simulate(name: str, truths: list[Truth], kinds: list[str], *, qc: bool, ever
             break
         rater = rng.choices(pool, weights=[weight[r.kind] for r in pool])[0]
         try:
-            lease = assignment_next(rater=rater.user, campaign=campaign)
-        except ApplicationError:  # paused: 409
+            lease = assignment_next(rater=rater.user, campaign=campaign, rng=rng)
+        except ApplicationError:  # a 409 on a lease action
             rater.active = False
             continue
         if lease.assignment is None:
@@ -316,7 +317,7 @@ def main() -> None:
     parser.add_argument("--raters", type=int, default=60)
     parser.add_argument("--every", type=int, default=100, help="answers between quality recomputes")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--gold", action="store_true", help="add honeypot gold items (after the gold work is merged)")
+    parser.add_argument("--gold", action="store_true", help="add honeypot gold items (5%% of leases)")
     args = parser.parse_args()
     subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", DB_NAME], check=True)
     subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", DB_NAME], check=True)
@@ -334,18 +335,10 @@ def main() -> None:
 
     django.setup()
     logging.disable(logging.WARNING)
-    from django.apps import apps
     from django.core.management import call_command
 
     from annotation import hooks
 
-    if args.gold:
-        try:
-            apps.get_model("annotation", "GoldAnswerScore")
-        except LookupError:
-            raise SystemExit(
-                "--gold needs the gold-scoring work (annotation.GoldAnswerScore); not installed here"
-            ) from None
     call_command("migrate", verbosity=0)
     # The bench drives the recompute itself every --every answers (the debounced task's role).
     hooks._item_completed.pop("quality.recompute_soon", None)
