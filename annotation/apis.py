@@ -214,7 +214,7 @@ def next_item_detail(reason: str) -> str:
         "busy": _("Every item left is being annotated by other raters right now; try again in a few minutes."),
         "paused": _("Your work in this campaign is paused. Ask the campaign lead why."),
         "not_qualified": _(
-            "You did not pass this campaign's qualification, so it has no items for you. Ask the campaign lead."
+            "You did not pass this campaign's qualification, so it has no items for you. A project admin can let you try again."
         ),
         "qualification_unavailable": _(
             "This campaign needs a qualification first, but it has no practice items left for you. "

@@ -216,7 +216,7 @@ def test_a_careless_rater_fails_is_told_so_and_an_admin_lets_them_retry(live_ser
     page.click("#feedback-continue")
     message = page.locator("#viewer-message")
     expect(message).to_be_visible()
-    expect(page.locator("#viewer-message-title")).to_have_text("Qualification not passed")
+    expect(page.locator("#viewer-message-title")).to_have_text("Not qualified for this campaign")
     expect(page.locator("#viewer-message-text")).to_contain_text("A project admin can let you try again")
     shot(page, "qualification-04-not-qualified")
     assert page.evaluate("() => window.richhf.page.assignment") is None
