@@ -305,6 +305,17 @@ def browser_type_launch_args(browser_type_launch_args, chromium_path):
     return {**browser_type_launch_args, "executable_path": chromium_path, "args": CHROMIUM_ARGS}
 
 
+DOCS_SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+
+
+def docs_screenshot(path: Path, name: str) -> None:
+    """Copies a test's screenshot to docs/screenshots/<name>.png, the README's tour, only when
+    RICHHF_DOCS_SCREENSHOTS=1: a plain test run never rewrites tracked files."""
+    if os.environ.get("RICHHF_DOCS_SCREENSHOTS") == "1":
+        DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, DOCS_SCREENSHOTS / f"{name}.png")
+
+
 @pytest.fixture
 def shot():
     """Saves a screenshot under build/test-artifacts/screenshots/<name>.png."""

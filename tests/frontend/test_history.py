@@ -4,9 +4,7 @@ answer drawn read-only over its image at the true disk size; nobody sees anyone 
 from __future__ import annotations
 
 import re
-import shutil
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -17,11 +15,9 @@ from django.utils import timezone
 from annotation.models import Annotation, Assignment, AssignmentState
 from annotation.services import assignment_next, campaign_add_raters
 from frontend.views import HISTORY_PAGE_SIZE
-from tests.conftest import submitted_annotation
+from tests.conftest import docs_screenshot, submitted_annotation
 
 from .conftest import login
-
-DOCS_SCREENSHOTS = Path(settings.BASE_DIR) / "docs" / "screenshots"
 
 
 def client_for(user) -> Client:
@@ -279,7 +275,7 @@ def test_home_and_history_in_chromium_on_desktop_and_phone(
         assert page.evaluate("document.documentElement.scrollWidth") <= width
         shot(page, f"rater-home-{suffix}", full_page=True)
         if suffix == "desktop":
-            shutil.copy(shot(page, "rater-home-docs"), DOCS_SCREENSHOTS / "rater-home.png")
+            docs_screenshot(shot(page, "rater-home-docs"), "rater-home")
 
         page.click("text=All your answers")
         page.wait_for_selector(".answers li")
@@ -308,7 +304,7 @@ def test_home_and_history_in_chromium_on_desktop_and_phone(
         assert page.evaluate("document.documentElement.scrollWidth") <= width
         shot(page, f"rater-history-{suffix}", full_page=True)
         if suffix == "desktop":
-            shutil.copy(shot(page, "rater-history-docs"), DOCS_SCREENSHOTS / "rater-history.png")
+            docs_screenshot(shot(page, "rater-history-docs"), "rater-history")
         assert violations == []  # the catalog script, the SVG's image and the styles pass the CSP
         context.close()
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
-import shutil
 import threading
 import zipfile
 from pathlib import Path
@@ -21,13 +20,12 @@ from annotation.models import Campaign, Item
 from richhf_site.models import Invite
 from tests.aggregation.exports.test_export_import import annotated  # noqa: F401 (fixture)
 from tests.aggregation.exports.test_jobs import BAD_ROWS_CSV, bad_rows_zip, zip_of
-from tests.conftest import ROOT, SCREENSHOTS, png_bytes
+from tests.conftest import SCREENSHOTS, docs_screenshot, png_bytes
 
 from .conftest import login
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-DOCS = ROOT / "docs" / "screenshots"
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 
@@ -37,8 +35,7 @@ def screenshot(page, name: str, *, docs: bool = False, full_page: bool = False) 
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=full_page)
     if docs:
-        DOCS.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, DOCS / f"{name}.png")
+        docs_screenshot(path, name)
     return path
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import json
 import re
-from pathlib import Path
 from urllib.parse import urlparse
 
 import numpy as np
@@ -21,7 +20,7 @@ from annotation.gold import gold_from_annotation, gold_from_import
 from annotation.models import GoldReference, Qualification, RaterStatus
 from annotation.services import ItemInput, campaign_add_raters, item_create
 from modeling.heatmaps import encode_png
-from tests.conftest import api_client_for, submitted_annotation
+from tests.conftest import api_client_for, docs_screenshot, submitted_annotation
 
 from .conftest import login, next_frames, wait_ready
 
@@ -29,7 +28,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 W, H = 640, 480
 PROMPT = "a red ball under a green tree"
-DOCS_SHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "qualification-feedback.png"
 
 
 def scene_png(seed: int) -> bytes:
@@ -170,10 +168,9 @@ def test_a_new_rater_trains_on_gold_items_passes_and_gets_real_work(live_server,
             expect(feedback).to_contain_text("Reference words: red")  # the imported record's word
             page.wait_for_timeout(300)  # the map is decoded and tinted
             shot(page, "qualification-01-feedback-map")
-            DOCS_SHOT.parent.mkdir(parents=True, exist_ok=True)
             page.set_viewport_size({"width": 1280, "height": 800})
             page.wait_for_timeout(300)
-            page.screenshot(path=str(DOCS_SHOT))
+            docs_screenshot(shot(page, "qualification-feedback"), "qualification-feedback")
             page.set_viewport_size({"width": 390, "height": 844})
             page.wait_for_timeout(300)
             shot(page, "qualification-01-feedback-map-phone")
