@@ -86,14 +86,18 @@ def test_3_leaving_with_unsaved_changes_asks(live_server, page, raters, make_ite
     make_item(campaign, width=640, height=480)
     login(page, live_server.url, "r1")
     wait_ready(page)
-    # Hold every draft save in flight, so the change stays unsaved whatever the server is.
-    page.route("**/draft/", lambda route: None)
+    # Every draft save fails, so the change stays unsaved whatever the server is. (Answered at
+    # once: a request left hanging kept the context from closing and, under load, took the
+    # shared browser down with it.)
+    page.route("**/draft/", lambda route: route.fulfill(status=503, content_type="application/json", body="{}"))
     click_image(page)
     expect(page.locator("#count-implausible")).to_have_text("1")
     with page.expect_event("dialog", timeout=5000) as asked:
         page.close(run_before_unload=True)
     assert asked.value.type == "beforeunload"
-    asked.value.dismiss()
+    asked.value.dismiss()  # stay on the page
+    page.unroute("**/draft/")
+    page.close()  # and now leave for good, without asking
 
 
 # (Drafts surviving a reload and a second browser context: test_annotate_drafts.py.)
