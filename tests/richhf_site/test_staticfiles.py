@@ -23,8 +23,9 @@ STORAGE = "richhf_site.staticfiles.MinifiedCompressedStaticFilesStorage"
 # Every JS and CSS file of our own apps, as the finders see them (app/static/<name>).
 OURS = {
     str(p.relative_to(static)): p
-    for static in ROOT.glob("*/**/static")
-    if ".venv" not in static.parts and "build" not in static.parts
+    for app in ROOT.iterdir()
+    if app.is_dir() and not app.name.startswith(".") and app.name not in ("build", "node_modules", "tests")
+    for static in app.glob("**/static")
     for p in static.rglob("*")
     if p.suffix in (".js", ".css") and not p.name.endswith((".min.js", ".min.css"))
 }
