@@ -2,25 +2,33 @@
 
     .venv/bin/python bench/rater_page.py [--items 16] [--size 1024x768]
 
-A fresh PostgreSQL database, one rater, N items (photo-like PNGs of --size), Django's live
-server (static files served as the browser tests serve them, uncompressed) and Debian's
-Chromium at 1280x800. The rater does what a rater does on every item: a point, a word, four
-scores, Enter. Measured per item, in the page: from the Enter keydown to the first frame
-painted after the next item is shown (two requestAnimationFrames after the state turns
-"ready"), with the next image preloaded (the page leases one ahead) and the draft autosave
-running (every change PUTs the draft; the bench waits until it is saved before Enter, so a
-save is in the loop's past, and the one for the score keys is still pending at Enter).
+A fresh PostgreSQL database, one rater, N items (photo-like PNGs of --size), and the static
+files as production ships them: `collectstatic` with the production storage (DEBUG off:
+richhf_site.staticfiles.MinifiedCompressedStaticFilesStorage, our JS and CSS minified, then
+gzip-compressed by WhiteNoise) into a temporary STATIC_ROOT, served by WhiteNoise's middleware
+from there through Django's live server (its own static-files handler is taken out, so nothing
+is served from the source folders). Debian's Chromium at 1280x800. The rater does what a rater
+does on every item: a point, a word, four scores, Enter. Measured per item, in the page: from
+the Enter keydown to the first frame painted after the next item is shown (two
+requestAnimationFrames after the state turns "ready"), with the next image preloaded (the page
+leases one ahead) and the draft autosave running (every change PUTs the draft; the bench waits
+until it is saved before Enter, so a save is in the loop's past, and the one for the score keys
+is still pending at Enter).
 
 Two runs in the same process: "autosave on" (the figure) and "autosave off" (the baseline:
 the draft endpoint answers 404, so the page stops saving, as on a server without drafts).
 Where the server has no draft endpoint yet, the "on" run answers each PUT in the browser
 (page.route) with 200 after the server's usual latency for a small write, and says so.
 
-Page weight: bytes of HTML, JS and CSS the browser received for the page (Resource Timing
-encodedBodySize, images and /api/ excluded), and the same files gzip-compressed (WhiteNoise's
-CompressedStaticFilesStorage serves static files pre-compressed in production). The page as
-it was before issue 15 weighed about 58 KB uncompressed and switched items in 147-373 ms
-(docs/performance.md); those figures are printed next to today's for reference.
+Page weight: every file the browser loaded for the page until the first item is ready
+(Resource Timing: the HTML, CSS, JS and the translation catalog; images and /api/ excluded),
+each fetched again from the same server: "raw" is its bytes as served uncompressed, "gzip" its
+gzip -9 size (what WhiteNoise serves for static files: the .gz it wrote at collectstatic; the
+bench checks the two agree). Baseline: the page at --before (git rev 060ca41, before issue 15),
+its HTML rendered from that revision's templates for the same rater and campaign, its CSS and JS
+as they were in git. That page had no minifier, so it shipped unminified: its files are counted
+as they are (and gzip -9 the same way). The page before issue 15 switched items in 147-373 ms
+(docs/performance.md); that range is printed next to today's for reference.
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ import secrets
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -57,9 +66,8 @@ PROBE = """() => {
   }).observe(root, { attributes: true, attributeFilter: ["data-state"] });
 }"""
 
-WEIGHT = """() => performance.getEntriesByType("navigation").concat(performance.getEntriesByType("resource"))
-  .filter((e) => !e.name.includes("/api/") && !/\\.(png|jpe?g|webp)(\\?|$)/.test(e.name))
-  .map((e) => [e.name, e.encodedBodySize || 0])"""
+URLS = """() => performance.getEntriesByType("navigation").concat(performance.getEntriesByType("resource"))
+  .map((e) => e.name).filter((u) => !u.includes("/api/") && !/\\.(png|jpe?g|webp)(\\?|$)/.test(u))"""
 
 
 def photo_png(width: int, height: int, seed: int) -> bytes:
@@ -84,7 +92,10 @@ def setup(items: int, size: tuple[int, int]) -> None:
         RICHHF_VAR_DIR=str(ROOT / "build" / "bench-rater-page"),
         DJANGO_SETTINGS_MODULE="richhf_site.settings",
         DJANGO_ALLOW_ASYNC_UNSAFE="true",
+        # Production's static files: collected (minified, compressed) into a fresh folder.
+        DJANGO_STATIC_ROOT=tempfile.mkdtemp(prefix="richhf-bench-static-"),
     )
+    os.environ.pop("DJANGO_DEBUG", None)
     import django
 
     django.setup()
@@ -96,6 +107,7 @@ def setup(items: int, size: tuple[int, int]) -> None:
     from richhf_site.roles import RATER, user_add_role
 
     call_command("migrate", verbosity=0)
+    call_command("collectstatic", interactive=False, verbosity=0)
     users = []
     for run in ("on", "off"):
         user = get_user_model().objects.create_user(username=f"bench-{run}", password=PASSWORD)
@@ -139,8 +151,7 @@ def run_flow(browser, base_url: str, username: str, items: int, *, autosave: str
     page.fill("#id_password", PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_selector("#annotate[data-state=ready]", timeout=20_000)
-    weight = page.evaluate(WEIGHT)
-    html = page.content()  # the rendered page, for its compressed size
+    files = [(url, context.request.get(url).body()) for url in page.evaluate(URLS)]
     page.evaluate(PROBE)
     saves = 0
     for n in range(items - 1):
@@ -165,14 +176,16 @@ def run_flow(browser, base_url: str, username: str, items: int, *, autosave: str
         page.wait_for_function(f"() => window.__bench.samples.length > {n}", timeout=20_000)
     samples = page.evaluate("() => window.__bench.samples")
     context.close()
-    return {"weight": weight, "html": html, "switch_ms": samples, "simulated": simulated, "saves": saves}
+    return {"files": files, "switch_ms": samples, "simulated": simulated, "saves": saves}
 
 
-def page_before(rev: str, campaign_name: str, username: str) -> tuple[int, int]:
-    """(raw, gzip) bytes of the page as it was at `rev` (the files the browser loaded then:
-    HTML rendered from that template for the same rater and campaign, its CSS and JS)."""
+def page_before(rev: str, campaign_name: str, username: str) -> list[tuple[str, bytes]]:
+    """The files the browser loaded for the page as it was at `rev`: its HTML rendered from that
+    revision's templates for the same rater and campaign, its CSS and JS as they were in git
+    (unminified: the project had no minifier then)."""
+    from django.conf import settings
     from django.contrib.auth import get_user_model
-    from django.template import engines
+    from django.template.backends.django import DjangoTemplates
     from django.test import RequestFactory
 
     from annotation.models import Campaign
@@ -180,24 +193,49 @@ def page_before(rev: str, campaign_name: str, username: str) -> tuple[int, int]:
     def show(path: str) -> bytes:
         return subprocess.run(["git", "show", f"{rev}:{path}"], cwd=ROOT, capture_output=True, check=True).stdout
 
+    old = {
+        name: show(f"frontend/templates/{name}").decode() for name in ("frontend/base.html", "frontend/annotate.html")
+    }
+    engine = DjangoTemplates(
+        {
+            "NAME": "before",
+            "DIRS": [],
+            "APP_DIRS": False,
+            "OPTIONS": {
+                "loaders": [
+                    ("django.template.loaders.locmem.Loader", old),
+                    "django.template.loaders.app_directories.Loader",
+                ],
+                "context_processors": settings.TEMPLATES[0]["OPTIONS"].get("context_processors", []),
+            },
+        }
+    )
     request = RequestFactory().get("/annotate/1/")
     request.user = get_user_model().objects.get(username=username)
     campaign = Campaign.objects.get(name=campaign_name)
     config = {"campaign": {"id": campaign.pk}, "urls": {"home": "/?list"}}
-    template = engines["django"].from_string(show("frontend/templates/frontend/annotate.html").decode())
-    html = template.render({"campaign": campaign, "config": config}, request).encode()
-    files = [html] + [
-        show(f"frontend/static/frontend/{name}")
-        for name in (
-            "base.css",
-            "annotate/annotate.css",
-            "annotate/main.js",
-            "annotate/viewer.js",
-            "annotate/api.js",
-            "annotate/doc.js",
-        )
-    ]
-    return sum(len(f) for f in files), sum(len(gzip.compress(f, 6)) for f in files)
+    html = engine.get_template("frontend/annotate.html").render({"campaign": campaign, "config": config}, request)
+    names = (
+        "base.css",
+        "annotate/annotate.css",
+        "annotate/main.js",
+        "annotate/viewer.js",
+        "annotate/api.js",
+        "annotate/doc.js",
+    )
+    return [("annotate.html", html.encode())] + [(name, show(f"frontend/static/frontend/{name}")) for name in names]
+
+
+def gz(data: bytes) -> int:
+    """gzip -9 size, as WhiteNoise compresses at collectstatic."""
+    return len(gzip.compress(data, 9, mtime=0))
+
+
+def served_gzip(url: str) -> tuple[int, str | None]:
+    """Bytes the server sends for `url` to a browser that accepts gzip, and its Content-Encoding."""
+    request = urllib.request.Request(url, headers={"Accept-Encoding": "gzip"})
+    with urllib.request.urlopen(request) as response:  # noqa: S310 (our own live server)
+        return len(response.read()), response.headers.get("Content-Encoding")
 
 
 def summarise(samples: list[float]) -> dict:
@@ -227,33 +265,59 @@ def main() -> None:
 
     from tests.conftest import CHROMIUM_ARGS
 
-    server = LiveServer("localhost:0")
+    # No static-files handler: /static/ comes from WhiteNoise's middleware and STATIC_ROOT.
+    server = LiveServer("localhost:0", start=False)
+    server.thread.static_handler = lambda handler: handler
+    server.start()
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
             on = run_flow(browser, server.url, "bench-on", args.items, autosave="on")
             off = run_flow(browser, server.url, "bench-off", args.items, autosave="off")
             browser.close()
-        raw = sum(size for _, size in on["weight"])
-        # Compressed: each static file as WhiteNoise would serve it, and the page's HTML.
-        gz = len(gzip.compress(on["html"].encode(), 6))
-        for url, _ in on["weight"]:
-            if "/static/" in url:
-                with urllib.request.urlopen(url) as response:  # noqa: S310 (our own live server)
-                    gz += len(gzip.compress(response.read(), 6))
+        served = {url: served_gzip(url) for url, _ in on["files"] if "/static/" in url}
     finally:
         server.stop()
 
-    a, b = summarise(on["switch_ms"]), summarise(off["switch_ms"])
-    old_raw, old_gz = page_before(args.before, "bench-on", "bench-on")
-    print(f"page weight: {raw / 1024:.1f} KB raw ({len(on['weight'])} files), {gz / 1024:.1f} KB gzip")
-    for url, size in on["weight"]:
-        print(f"  {size:>7}  {url.replace(server.url, '')}")
+    from django.conf import settings
+    from django.contrib.staticfiles import finders
+
+    print(f"static files: {settings.STORAGES['staticfiles']['BACKEND']} -> {settings.STATIC_ROOT}")
+    raw = sum(len(body) for _, body in on["files"])
+    zipped = sum(gz(body) for _, body in on["files"])
+    source_total = 0
+    print(f"page weight: {raw / 1024:.1f} KB raw ({len(on['files'])} files), {zipped / 1024:.1f} KB gzip")
+    print("      raw    gzip  served  source  file")
+    for url, body in on["files"]:
+        path = url.replace(server.url, "")
+        source = len(body)
+        shipped = ""
+        if url in served:
+            name = path.split("/static/", 1)[1]
+            source = Path(finders.find(name)).stat().st_size  # type: ignore[arg-type]
+            size, encoding = served[url]
+            shipped = f"{size} {encoding or 'identity'}"
+            if encoding == "gzip" and size != gz(body):
+                shipped += " (differs from gzip -9 of the raw bytes)"
+        source_total += source
+        print(f"  {len(body):>7} {gz(body):>7} {shipped.split(' ')[0] if shipped else '-':>7} {source:>7}  {path}")
     print(
-        f"  the page at {args.before} (before issue 15), same measure: {old_raw / 1024:.1f} KB raw,"
-        f" {old_gz / 1024:.1f} KB gzip -> ratio {raw / old_raw:.2f} raw, {gz / old_gz:.2f} gzip"
-        f" (reference: about {REFERENCE['page_kb']} KB)"
+        f"  (source: the same files before minification, {source_total / 1024:.1f} KB;"
+        " HTML and the catalog are rendered by Django, not minified)"
     )
+    old = page_before(args.before, "bench-on", "bench-on")
+    old_raw, old_gz = sum(len(b) for _, b in old), sum(gz(b) for _, b in old)
+    print(
+        f"the page at {args.before} (before issue 15), shipped unminified (no minifier then):"
+        f" {old_raw / 1024:.1f} KB raw, {old_gz / 1024:.1f} KB gzip ({len(old)} files)"
+    )
+    for name, body in old:
+        print(f"  {len(body):>7} {gz(body):>7}  {name}")
+    print(
+        f"ratio today/before: {raw / old_raw:.2f} raw, {zipped / old_gz:.2f} gzip"
+        f" (reference: about {REFERENCE['page_kb']} KB raw)"
+    )
+    a, b = summarise(on["switch_ms"]), summarise(off["switch_ms"])
     label = (
         "simulated 200 in the browser (no draft endpoint on this server)" if on["simulated"] else "real server endpoint"
     )

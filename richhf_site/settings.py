@@ -136,7 +136,8 @@ else:
 STORAGES = {
     "default": _default_storage,
     "staticfiles": {
-        "BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"
+        # Production: our JS and CSS minified, then pre-compressed by WhiteNoise (staticfiles.py).
+        "BACKEND": "richhf_site.staticfiles.MinifiedCompressedStaticFilesStorage"
         if not DEBUG
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },

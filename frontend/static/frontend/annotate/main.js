@@ -3,7 +3,6 @@
 
 import { api, ApiError, withId } from "./api.js";
 import { Doc } from "./doc.js";
-import { showFeedback } from "./feedback.js";
 import { Drafts, forgetLocalDraft, newestDraft } from "./drafts.js";
 import { format, gettext } from "./i18n.js";
 import { Viewer } from "./viewer.js";
@@ -578,6 +577,8 @@ async function submit() {
 async function afterSubmit(response, { startedAt = performance.now(), words = [] } = {}) {
   if (response.feedback) {
     setState("feedback");
+    // Loaded only here: most answers get no feedback, so it stays out of the page's first load.
+    const { showFeedback } = await import("./feedback.js");
     await showFeedback(response.feedback, { viewer, words });
   }
   await loadNext({ startedAt });
