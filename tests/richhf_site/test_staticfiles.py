@@ -11,6 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from django.apps import apps
 from django.conf import settings
 from django.core.management import call_command
 from django.test import override_settings
@@ -23,9 +24,10 @@ STORAGE = "richhf_site.staticfiles.MinifiedCompressedStaticFilesStorage"
 # Every JS and CSS file of our own apps, as the finders see them (app/static/<name>).
 OURS = {
     str(p.relative_to(static)): p
-    for app in ROOT.iterdir()
-    if app.is_dir() and not app.name.startswith(".") and app.name not in ("build", "node_modules", "tests")
-    for static in app.glob("**/static")
+    for app in apps.get_app_configs()
+    if Path(app.path).resolve().is_relative_to(ROOT.resolve()) and "site-packages" not in Path(app.path).parts
+    for static in [Path(app.path) / "static"]
+    if static.is_dir()
     for p in static.rglob("*")
     if p.suffix in (".js", ".css") and not p.name.endswith((".min.js", ".min.css"))
 }
