@@ -18,15 +18,30 @@ import io
 import json
 import math
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Case, Count, Exists, F, IntegerField, Max, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    F,
+    IntegerField,
+    Max,
+    Model,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext
@@ -221,6 +236,7 @@ def _standing(row: Mapping) -> RaterStanding:
 
 
 CampaignRater = Campaign.raters.through
+_M = TypeVar("_M", bound=Model)
 
 
 def _lock_rater(rater) -> None:
@@ -543,7 +559,7 @@ def _assignment_next_for_member_plain(
     )
 
 
-def _from_row(model, values):
+def _from_row(model: type[_M], values: Sequence[Any]) -> _M:
     """A model instance from a raw row of all its concrete columns, converted as the ORM
     converts them (JSON fields arrive as text)."""
     converted = [
