@@ -562,11 +562,12 @@ def _assignment_next_for_member_plain(
 def _from_row(model: type[_M], values: Sequence[Any]) -> _M:
     """A model instance from a raw row of all its concrete columns, converted as the ORM
     converts them (JSON fields arrive as text)."""
+    fields = model._meta.concrete_fields
     converted = [
         f.from_db_value(v, None, connection) if v is not None and hasattr(f, "from_db_value") else v
-        for f, v in zip(model._meta.concrete_fields, values, strict=True)
+        for f, v in zip(fields, values, strict=True)
     ]
-    return model.from_db(connection.alias, None, converted)
+    return model.from_db(connection.alias, [f.attname for f in fields], converted)
 
 
 _CAMPAIGN_COLUMNS = [f.column for f in Campaign._meta.concrete_fields]

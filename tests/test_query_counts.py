@@ -134,6 +134,11 @@ def test_next_item_leasing_one_item_in_constant_queries(n_items, suggesting_camp
     body = response.json()
     assert body["status"] == "leased" and body["upcoming"] == []
     assert body["assignment"]["suggestion"]["misaligned_words"] == [1]
+    # The item comes back from the lease's own statement (raw row): the same payload as the ORM's.
+    lease = Assignment.objects.select_related("item").get(pk=body["assignment"]["id"])
+    assert lease.rater == rater and lease.state == AssignmentState.LEASED
+    assert body["assignment"]["item"]["words"] == lease.item.words and isinstance(lease.item.words, list)
+    assert body["assignment"]["item"]["prompt"] == lease.item.prompt
 
 
 @pytest.mark.parametrize("n_items", [2, MANY], ids=["two", "many"])
