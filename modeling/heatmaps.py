@@ -25,6 +25,7 @@ for the same fraction.
 from __future__ import annotations
 
 import io
+import itertools
 import math
 import struct
 import zlib
@@ -251,18 +252,18 @@ def _rasterise_votes_compiled(maps: Sequence[tuple[Sequence[Points], RasterGeome
             owner.extend([r] * len(points))
         point_start.append(len(flat))
     geometries = [g for _, g in maps]
-    xy = np.array(flat, dtype=np.float64).reshape(-1, 2)
+    # One array per kind, built from flat Python sequences (numpy's slowest input is a
+    # nested list: chain the points' coordinates instead).
+    xy = np.fromiter(itertools.chain.from_iterable(flat), dtype=np.float64, count=2 * len(flat)).reshape(-1, 2)
+    geometry = np.array(
+        [
+            (g.image_width, g.image_height, g.out_width, g.out_height, g.radius, k)
+            for g, k in zip(geometries, ks, strict=True)
+        ],
+        dtype=np.float64,
+    )
     seg_values, seg_lengths, seg_start, max_votes, covered, overlaps = kernel(
-        xy,
-        np.array(owner, dtype=np.int64),
-        np.array(point_start, dtype=np.int64),
-        np.array([g.image_width for g in geometries], dtype=np.int64),
-        np.array([g.image_height for g in geometries], dtype=np.int64),
-        np.array([g.out_width for g in geometries], dtype=np.int64),
-        np.array([g.out_height for g in geometries], dtype=np.int64),
-        np.array([g.radius for g in geometries], dtype=np.float64),
-        np.array(ks, dtype=np.int64),
-        kmax,
+        xy, np.array(owner, dtype=np.int64), np.array(point_start, dtype=np.int64), geometry, kmax
     )
     bounds = seg_start.tolist()
     return [

@@ -36,22 +36,23 @@ def _emit(
 
 @njit(cache=True)
 def votes_kernel(
-    xy: np.ndarray,
-    owner: np.ndarray,
-    point_start: np.ndarray,
-    image_w: np.ndarray,
-    image_h: np.ndarray,
-    out_w: np.ndarray,
-    out_h: np.ndarray,
-    radius: np.ndarray,
-    ks: np.ndarray,
-    kmax: int,
+    xy: np.ndarray, owner: np.ndarray, point_start: np.ndarray, geometry: np.ndarray, kmax: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Every map of a batch: (points (n, 2) of all maps, rater of each point, each map's
-    first point, per-map geometry, raters per map, the most raters of a map). Returns the
+    """Every map of a batch: points (n, 2) of all maps, the rater of each point, each map's
+    first point, and per map one float64 row (image width, image height, out width, out
+    height, radius in original pixels, raters); kmax, the most raters of a map. Returns the
     segments (values, lengths) of all maps, each map's first segment, and per map the max
-    votes, covered pixels and (kmax, kmax) overlaps, as modeling.heatmaps.MapVotes holds them."""
-    n_maps = out_w.shape[0]
+    votes, covered pixels and (kmax, kmax) overlaps, as modeling.heatmaps.MapVotes holds them.
+
+    The sizes travel as float64 (exact: whole numbers far below 2^53), so the definition's
+    float operations see the same values as the numpy path's int-to-float conversions."""
+    n_maps = geometry.shape[0]
+    image_w = geometry[:, 0]
+    image_h = geometry[:, 1]
+    out_w = geometry[:, 2].astype(np.int64)
+    out_h = geometry[:, 3].astype(np.int64)
+    radius = geometry[:, 4]
+    ks = geometry[:, 5].astype(np.int64)
     # Upper bound on the disk rows (= runs) of the batch: rasterise_votes' row window per point.
     bound = 0
     for m in range(n_maps):
