@@ -221,7 +221,7 @@ def pure_stages(items: list[dict], n_base: int, batch: int) -> float:
     return statistics.median(png_rates)
 
 
-def db_stages(items: list[dict], n_base: int, batch: int, workers: int, png_rate: float) -> None:
+def db_stages(items: list[dict], n_base: int, batch: int, workers: int, png_rate: float, profile: bool = False) -> None:
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
     from django.db import transaction
@@ -343,6 +343,15 @@ def db_stages(items: list[dict], n_base: int, batch: int, workers: int, png_rate
         ItemAggregate.objects.filter(item__campaign=campaign).delete()
 
         # The whole campaign, as an operator runs it: files on disk, rows upserted.
+        if profile:
+            # Where one process's time goes (--workers 1 under cProfile), then the timed run.
+            import cProfile
+            import pstats
+
+            with override_settings(MEDIA_ROOT=media), cProfile.Profile() as prof:
+                call_command("aggregate", "--campaign", name, "--all", "--workers", "1", stdout=io.StringIO())
+            pstats.Stats(prof).sort_stats("tottime").print_stats(25)
+            ItemAggregate.objects.filter(item__campaign=campaign).delete()
         with override_settings(MEDIA_ROOT=media):
             t0 = time.perf_counter()
             call_command(
@@ -384,6 +393,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes for the whole-campaign run")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-db", action="store_true", help="skip the database stages")
+    parser.add_argument("--profile", action="store_true", help="profile the whole campaign in one process first")
     args = parser.parse_args()
     items = synthetic_items(args.items, args.seed)
     n_base = min(args.baseline_items, args.items)
@@ -398,7 +408,7 @@ def main() -> None:
     if "DATABASE_URL" not in os.environ:
         print("database stages skipped: set DATABASE_URL (PostgreSQL) to run them")
         return
-    db_stages(items, n_base, args.batch, args.workers, png_rate)
+    db_stages(items, n_base, args.batch, args.workers, png_rate, profile=args.profile)
 
 
 if __name__ == "__main__":
