@@ -18,15 +18,30 @@ import io
 import json
 import math
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Case, Count, Exists, F, IntegerField, Max, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    F,
+    IntegerField,
+    Max,
+    Model,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext
@@ -256,6 +271,7 @@ def _standing(row: Mapping) -> RaterStanding:
 
 
 CampaignRater = Campaign.raters.through
+_M = TypeVar("_M", bound=Model)
 
 
 def _lock_rater(rater) -> None:
@@ -296,7 +312,9 @@ def _queue_candidates(*, campaign: Campaign, rater, now) -> QuerySet[Item]:
         .annotate(in_progress=Case(When(in_progress, then=Value(1)), default=Value(0)))
         .annotate(n_active=n_active)
         # An untouched item has no active assignment, so only items in progress need the count.
-        .filter(Q(in_progress=0) | Q(n_active__lt=campaign.raters_per_item + F("extra_raters")))
+        # k from the campaign's row, not the instance: the rater API compiles this queue into
+        # its lock statement before the campaign is read (_FastLease).
+        .filter(Q(in_progress=0) | Q(n_active__lt=F("campaign__raters_per_item") + F("extra_raters")))
         .order_by("-in_progress", "-priority", "id")
     )
 
@@ -346,8 +364,8 @@ def _insert_lease_if_slot_free(*, item: Item, rater, campaign: Campaign, now) ->
     )
 
 
-def _lease_one(*, rater, campaign: Campaign, now) -> Assignment | None:
-    tried: list[int] = []
+def _lease_one(*, rater, campaign: Campaign, now, tried: list[int] | None = None) -> Assignment | None:
+    tried = list(tried or [])
     # The candidates come from the statement's snapshot; the insert recounts under the item
     # lock, and we move on if someone filled the item between the snapshot and the lock.
     queue = _queue_candidates(campaign=campaign, rater=rater, now=now)
@@ -363,25 +381,38 @@ def _lease_one(*, rater, campaign: Campaign, now) -> Assignment | None:
 
 
 def _assignment_next_locked(
-    *, rater, campaign: Campaign, now, lookahead: int, standing: RaterStanding, rng: random.Random | None
+    *,
+    rater,
+    campaign: Campaign,
+    now,
+    lookahead: int,
+    standing: RaterStanding,
+    rng: random.Random | None,
+    fast: tuple[list[Assignment], list[int]] | None = None,
 ) -> NextItemResult:
+    """``fast``: what the rater API's lock statement settled already (_lease_fast): the
+    rater's live leases, read after the lock, and the items tried; None: read them here."""
     mode = standing.mode(campaign)
     # A paused or failed rater gets nothing, not even a lease they still hold (pausing
     # releases those; a failed rater holds only gold leases of the qualification).
     if mode in ("paused", "not_qualified"):
         return NextItemResult(None, reason=mode)
     rng = rng or _RNG
-    # Expired leases are left to the beat sweeper (annotation.expire_leases): every query here
-    # reads a lease past its expiry as not active, so an UPDATE on each request bought nothing.
-    # Read after the lock is held (a statement of its own): a request that waited on the lock
-    # must see the lease its twin (a double click) committed meanwhile.
-    held = list(
-        _live_leases(rater=rater, campaign_id=campaign.pk, now=now)
-        .select_related("item", "draft")  # the payload's draft, in the same statement
-        .order_by("leased_at", "id")
-    )
-    for assignment in held:
-        assignment.item.campaign = campaign
+    tried: list[int] = []
+    if fast is not None:
+        held, tried = fast
+    else:
+        # Expired leases are left to the beat sweeper (annotation.expire_leases): every query
+        # here reads a lease past its expiry as not active, so an UPDATE on each request bought
+        # nothing. Read after the lock is held (a statement of its own): a request that waited
+        # on the lock must see the lease its twin (a double click) committed meanwhile.
+        held = list(
+            _live_leases(rater=rater, campaign_id=campaign.pk, now=now)
+            .select_related("item", "draft")  # the payload's draft, in the same statement
+            .order_by("leased_at", "id")
+        )
+        for assignment in held:
+            assignment.item.campaign = campaign
     if mode == "qualifying":
         return _qualification_next(
             rater=rater, campaign=campaign, now=now, lookahead=lookahead, standing=standing, held=held, rng=rng
@@ -399,7 +430,7 @@ def _assignment_next_locked(
         ):
             leased = gold.gold_lease(rater=rater, campaign=campaign, now=now, rng=rng)
         if leased is None:
-            leased = _lease_one(rater=rater, campaign=campaign, now=now)
+            leased = _lease_one(rater=rater, campaign=campaign, now=now, tried=tried)
         if leased is None:
             break
         _forget_draft(leased)  # a lease made just now has none
@@ -517,7 +548,26 @@ def assignment_next_for_member(
     """
     _check_lookahead(lookahead)
     now = now or timezone.now()
-    # The rater's standing (qualification, pause) rides on the same statement.
+    if connection.vendor != "postgresql":  # SKIP LOCKED in a sub-select: PostgreSQL's
+        return _assignment_next_for_member_plain(
+            rater=rater, campaign_id=campaign_id, now=now, lookahead=lookahead, rng=rng
+        )
+    locked = _lock_membership_and_walk(rater=rater, campaign_id=campaign_id, now=now)
+    if locked is None:
+        raise ApplicationError(gettext("No such campaign among yours."), status_code=404)
+    campaign, standing, candidate_id = locked
+    fast = None
+    if candidate_id is not None:
+        fast = _lease_fast(item_id=candidate_id, rater=rater, campaign=campaign, now=now)
+    return _assignment_next_locked(
+        rater=rater, campaign=campaign, now=now, lookahead=lookahead, standing=standing, rng=rng, fast=fast
+    )
+
+
+def _assignment_next_for_member_plain(
+    *, rater, campaign_id: int, now, lookahead: int, rng: random.Random | None
+) -> NextItemResult:
+    """The same without the queue walk in the lock statement (databases other than PostgreSQL)."""
     membership = (
         CampaignRater.objects.select_for_update(of=("self",))
         .select_related("campaign")
@@ -535,6 +585,137 @@ def assignment_next_for_member(
         standing=_standing(vars(membership)),
         rng=rng,
     )
+
+
+def _from_row(model: type[_M], values: Sequence[Any]) -> _M:
+    """A model instance from a raw row of all its concrete columns, converted as the ORM
+    converts them (JSON fields arrive as text)."""
+    fields = model._meta.concrete_fields
+    converted = [
+        f.from_db_value(v, None, connection) if v is not None and hasattr(f, "from_db_value") else v
+        for f, v in zip(fields, values, strict=True)
+    ]
+    return model.from_db(connection.alias, [f.attname for f in fields], converted)
+
+
+_CAMPAIGN_COLUMNS = [f.column for f in Campaign._meta.concrete_fields]
+_ITEM_COLUMNS = [f.column for f in Item._meta.concrete_fields]
+_LIVE_LEASES_OF_RATER_SQL = (
+    f"SELECT COUNT(*) FROM {Assignment._meta.db_table} h JOIN {Item._meta.db_table} hi ON hi.id = h.item_id "
+    "WHERE h.rater_id = %s AND hi.campaign_id = %s AND h.state = %s AND h.expires_at > %s"
+)
+
+
+def _lock_membership_and_walk(*, rater, campaign_id: int, now) -> tuple[Campaign, RaterStanding, int | None] | None:
+    """One statement: the caller's membership check, the campaign, the rater's standing, and
+    the lock on their membership row (their lock in this campaign: a double click's twin
+    requests queue here, so they never lease two items). When the rater may simply lease
+    (production mode, no honeypots, no live lease in the statement's snapshot) it also walks
+    the queue and locks the first free item (SKIP LOCKED), so a plain lease costs this
+    statement and one insert. None: no such campaign among the rater's.
+
+    The snapshot of this statement predates the wait for the lock, so what it reads about the
+    rater's own leases may be stale; _lease_fast's insert, a later statement, rechecks them.
+    """
+    m, c, st = CampaignRater._meta.db_table, Campaign._meta.db_table, RaterStatus._meta.db_table
+    queue = (
+        _queue_candidates(campaign=Campaign(pk=campaign_id), rater=rater, now=now)
+        .values("pk")
+        .select_for_update(skip_locked=True, of=("self",))[:1]
+    )
+    queue_sql, queue_params = queue.query.get_compiler(connection=connection).as_sql()
+    columns = ", ".join(f"c.{column}" for column in _CAMPAIGN_COLUMNS)
+    sql = (
+        f"SELECT {columns}, s.qualification, s.qualification_attempt, s.paused_at, "
+        f"CASE WHEN s.paused_at IS NULL AND c.honeypot_share = 0 "
+        f"AND (NOT c.qualification_required OR s.qualification = %s) "
+        f"AND ({_LIVE_LEASES_OF_RATER_SQL}) = 0 THEN ({queue_sql}) END "
+        f"FROM {m} m JOIN {c} c ON c.id = m.campaign_id "
+        f"LEFT JOIN {st} s ON s.campaign_id = m.campaign_id AND s.rater_id = m.user_id "
+        f"WHERE m.campaign_id = %s AND m.user_id = %s FOR UPDATE OF m"
+    )
+    params = [
+        Qualification.PASSED.value,
+        rater.pk,
+        campaign_id,
+        AssignmentState.LEASED.value,
+        now,
+        *queue_params,
+        campaign_id,
+        rater.pk,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    n = len(_CAMPAIGN_COLUMNS)
+    campaign = _from_row(Campaign, row[:n])
+    qualification, attempt, paused_at, candidate_id = row[n:]
+    standing = RaterStanding(qualification=qualification, attempt=attempt or 1, paused=paused_at is not None)
+    return campaign, standing, candidate_id
+
+
+def _lease_fast(*, item_id: int, rater, campaign: Campaign, now) -> tuple[list[Assignment], list[int]] | None:
+    """Leases the item the lock statement chose and locked, in one statement: the insert runs
+    only if the item still has a free slot and the rater still holds no live lease, both
+    counted by this statement, which starts after both locks were granted, so it sees every
+    lease and answer committed before (the twin's included). It returns the item's row too.
+
+    (held leases, items tried) for _assignment_next_locked, or None when a twin request
+    leased meanwhile: then the caller reads the held leases again.
+    """
+    a, i = Assignment._meta.db_table, Item._meta.db_table
+    expires_at = _lease_expiry(campaign, now)
+    columns = ", ".join(f"i.{column}" for column in _ITEM_COLUMNS)
+    sql = (
+        f"WITH ins AS (INSERT INTO {a} (item_id, rater_id, state, leased_at, expires_at, finished_at, skip_reason) "
+        f"SELECT %s, %s, %s, %s, %s, NULL, '' WHERE ("
+        f"SELECT COUNT(*) FROM {a} a WHERE a.item_id = %s AND {_COUNTS_TOWARD_K_SQL}"
+        f") < %s + (SELECT extra_raters FROM {i} WHERE id = %s) "
+        f"AND ({_LIVE_LEASES_OF_RATER_SQL}) = 0 RETURNING id) "
+        f"SELECT (SELECT id FROM ins), ({_LIVE_LEASES_OF_RATER_SQL}), {columns} FROM {i} i WHERE i.id = %s"
+    )
+    leased = AssignmentState.LEASED.value
+    live = [rater.pk, campaign.pk, leased, now]
+    params = [
+        item_id,
+        rater.pk,
+        leased,
+        now,
+        expires_at,
+        item_id,
+        AssignmentState.SUBMITTED.value,
+        leased,
+        now,
+        campaign.raters_per_item,
+        item_id,
+        *live,
+        *live,
+        item_id,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    assignment_id, n_live = row[0], row[1]
+    if n_live:  # a twin request leased after this request's lock statement began
+        return None
+    if assignment_id is None:  # the item filled up meanwhile: walk on past it
+        return [], [item_id]
+    item = _from_row(Item, row[2:])
+    item.campaign = campaign
+    assignment = Assignment(
+        pk=assignment_id,
+        item=item,
+        rater=rater,
+        state=AssignmentState.LEASED,
+        leased_at=now,
+        expires_at=expires_at,
+        finished_at=None,
+        skip_reason="",
+    )
+    _forget_draft(assignment)
+    return [assignment], []
 
 
 def _get_own_assignment_locked(*, assignment_id: int, rater, lock_item: bool = False) -> Assignment:

@@ -12,9 +12,10 @@ items/s over batches (the machine is shared, so medians and ratios, not single r
 Baselines run on the first --baseline-items items only (they are slow); their rate is
 compared with ours on the same kind of items.
 
-Ours rasterises with modeling.heatmaps.rasterise_votes, 4 items (8 maps) per call as the
-pipeline does (aggregation/services/compute.py), and also 1 item per call; the previous per-rater-mask rasteriser is
-timed beside it. Baselines: rasterising with PIL ImageDraw.ellipse per point (one image per rater, then
+Ours rasterises with modeling.heatmaps.rasterise_votes (the numba kernel when numba is
+installed), 4 items (8 maps) per call as the pipeline does (aggregation/services/compute.py),
+and also 1 item per call; the numpy run rasteriser (the fallback) and the previous
+per-rater-mask rasteriser are timed beside it. Baselines: rasterising with PIL ImageDraw.ellipse per point (one image per rater, then
 numpy mean); PNG with Pillow's encoder at its default settings; database writes with one
 update_or_create per item.
 """
@@ -53,6 +54,7 @@ from modeling.heatmaps import (  # noqa: E402
     counts_to_uint8,
     encode_png,
     rasterise_votes,
+    rasterise_votes_numpy,
     rater_masks,
     vote_counts,
 )
@@ -90,6 +92,16 @@ def ours_rasterise_batch(items: Sequence[dict]) -> list[np.ndarray]:
         g = RasterGeometry(*item["size"], OUT, OUT, RADIUS_FRACTION)
         jobs += [(item["implausible"], g), (item["misaligned"], g)]
     return [votes.values() for votes in rasterise_votes(jobs)]
+
+
+def numpy_rasterise_batch(items: Sequence[dict]) -> list[np.ndarray]:
+    """The same as ours_rasterise_batch through the numpy run rasteriser (the fallback when
+    numba is missing), for the same-run comparison with the compiled kernel."""
+    jobs = []
+    for item in items:
+        g = RasterGeometry(*item["size"], OUT, OUT, RADIUS_FRACTION)
+        jobs += [(item["implausible"], g), (item["misaligned"], g)]
+    return [votes.values() for votes in rasterise_votes_numpy(jobs)]
 
 
 def masks_rasterise(item: dict) -> list[np.ndarray]:
@@ -155,6 +167,12 @@ def report(stage: str, ours: list[float], base: list[float] | None) -> None:
     if base:
         m_base = statistics.median(base)
         line += f" | baseline {m_base:8.0f} items/s (median of {len(base)}) | ratio {m_ours / m_base:5.2f}x"
+        if len(base) < len(ours):
+            # The baseline runs on the first batches only; a load change later would move the
+            # ratio of medians. The paired ratio compares each baseline batch with ours on the
+            # same items, timed right beside it.
+            paired = statistics.median(o / b for o, b in zip(ours, base, strict=False))
+            line += f" | paired {paired:5.2f}x"
     print(line, flush=True)
 
 
@@ -163,21 +181,29 @@ def pure_stages(items: list[dict], n_base: int, batch: int) -> float:
     base_items = items[:n_base]
     # Exactness first: the run rasteriser gives the masks rasteriser's bytes (which the tests
     # check against a whole-grid evaluation of the definition).
+    # (The first call also loads, or compiles, the numba kernel: timed apart here.)
+    t0 = time.perf_counter()
+    ours_rasterise_batch(items[:1])
+    print(f"{'(first call)':<22} {time.perf_counter() - t0:.2f} s (numba import + kernel load or JIT compile)")
     for item in items[:200]:
-        for a, b in zip(ours_rasterise_batch([item]), masks_rasterise(item), strict=True):
-            assert np.array_equal(a, b), item
+        for a, b, c in zip(
+            ours_rasterise_batch([item]), numpy_rasterise_batch([item]), masks_rasterise(item), strict=True
+        ):
+            assert np.array_equal(a, c) and np.array_equal(b, c), item
     # Rasterising (+ averaging to 8-bit values), both maps of an item. Ours and the baselines
     # take turns, batch by batch, so a change in the machine's load hits all of them alike.
-    ours, ours_one, masks, base = [], [], [], []
+    ours, ours_one, numpy_runs, masks, base = [], [], [], [], []
     for start in range(0, len(items), batch):
         chunk = items[start : start + batch]
         ours += timed_chunks(chunk, ours_rasterise_batch, batch, 4)
         ours_one += timed_chunks(chunk, ours_rasterise_batch, batch, 1)
+        numpy_runs += timed_chunks(chunk, numpy_rasterise_batch, batch, 4)
         masks += timed_batches(chunk, masks_rasterise, batch)
         if start < n_base:
             base += timed_batches(chunk, baseline_rasterise, batch)
     report("rasterise (4/call)", ours, base)
     report("rasterise (1/call)", ours_one, base)
+    report("rasterise (numpy 4/c)", numpy_runs, base)
     report("rasterise (masks)", masks, base)
     # How far the baseline's pixel rule is from ours (PIL's ellipse is not "centres within r").
     diffs = []
@@ -195,7 +221,7 @@ def pure_stages(items: list[dict], n_base: int, batch: int) -> float:
     return statistics.median(png_rates)
 
 
-def db_stages(items: list[dict], n_base: int, batch: int, workers: int, png_rate: float) -> None:
+def db_stages(items: list[dict], n_base: int, batch: int, workers: int, png_rate: float, profile: bool = False) -> None:
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
     from django.db import transaction
@@ -317,6 +343,15 @@ def db_stages(items: list[dict], n_base: int, batch: int, workers: int, png_rate
         ItemAggregate.objects.filter(item__campaign=campaign).delete()
 
         # The whole campaign, as an operator runs it: files on disk, rows upserted.
+        if profile:
+            # Where one process's time goes (--workers 1 under cProfile), then the timed run.
+            import cProfile
+            import pstats
+
+            with override_settings(MEDIA_ROOT=media), cProfile.Profile() as prof:
+                call_command("aggregate", "--campaign", name, "--all", "--workers", "1", stdout=io.StringIO())
+            pstats.Stats(prof).sort_stats("tottime").print_stats(25)
+            ItemAggregate.objects.filter(item__campaign=campaign).delete()
         with override_settings(MEDIA_ROOT=media):
             t0 = time.perf_counter()
             call_command(
@@ -358,6 +393,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes for the whole-campaign run")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-db", action="store_true", help="skip the database stages")
+    parser.add_argument("--profile", action="store_true", help="profile the whole campaign in one process first")
     args = parser.parse_args()
     items = synthetic_items(args.items, args.seed)
     n_base = min(args.baseline_items, args.items)
@@ -372,7 +408,7 @@ def main() -> None:
     if "DATABASE_URL" not in os.environ:
         print("database stages skipped: set DATABASE_URL (PostgreSQL) to run them")
         return
-    db_stages(items, n_base, args.batch, args.workers, png_rate)
+    db_stages(items, n_base, args.batch, args.workers, png_rate, profile=args.profile)
 
 
 if __name__ == "__main__":

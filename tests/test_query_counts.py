@@ -35,19 +35,20 @@ ONE_AND_MANY = pytest.mark.parametrize("n", [1, MANY], ids=["one", "many"])
 # it is BEGIN/COMMIT, which count too); pages count their session and user look-ups. The rater
 # hot paths authenticate as a rater's page does, with an API token, whose look-up also reads
 # the roles. Their counts:
-# - next_item_one (one request leasing one item): token + roles; SAVEPOINT; membership check,
-#   campaign and the rater's lock; the held leases; the queue walk (one statement, locks the
-#   item); the insert that recounts under that lock; RELEASE; the lease payload hook
-#   (learning's suggestions). 8: the 6 would need the held read and the recount to
-#   share a statement with a lock, and a statement's snapshot predates the lock it waits on.
+# - next_item_one (one request leasing one item): token + roles; SAVEPOINT; the lock statement
+#   (membership check, campaign, standing, the rater's lock, and the queue walk that locks the
+#   first free item, SKIP LOCKED); the insert, which recounts the item's slots and the rater's
+#   live leases under both locks and returns the item's row; RELEASE; the lease payload hook
+#   (learning's suggestions). 6, the bound. (annotation/services.py: _lock_membership_and_walk,
+#   _lease_fast; the race test and its mutation checks cover the two rechecks in the insert.)
 # - next_item_lease: the same with lookahead 1, so a second queue walk and insert.
 # - next_item_held: token, SAVEPOINT, lock, held leases, RELEASE, suggestions.
 # - submit (of the k-th answer): token; SAVEPOINT; the assignment and item locked with the
 #   membership check; the answer's insert with the assignment's update (one WITH statement);
 #   the item's recount-and-complete (UPDATE ... RETURNING); RELEASE.
 MAX_QUERIES = {
-    "next_item_one": 8,
-    "next_item_lease": 10,
+    "next_item_one": 6,
+    "next_item_lease": 8,
     "next_item_held": 6,
     "submit": 6,
     "my_assignments": 3,
@@ -133,6 +134,11 @@ def test_next_item_leasing_one_item_in_constant_queries(n_items, suggesting_camp
     body = response.json()
     assert body["status"] == "leased" and body["upcoming"] == []
     assert body["assignment"]["suggestion"]["misaligned_words"] == [1]
+    # The item comes back from the lease's own statement (raw row): the same payload as the ORM's.
+    lease = Assignment.objects.select_related("item").get(pk=body["assignment"]["id"])
+    assert lease.rater == rater and lease.state == AssignmentState.LEASED
+    assert body["assignment"]["item"]["words"] == lease.item.words and isinstance(lease.item.words, list)
+    assert body["assignment"]["item"]["prompt"] == lease.item.prompt
 
 
 @pytest.mark.parametrize("n_items", [2, MANY], ids=["two", "many"])

@@ -9,6 +9,7 @@ from .aggregates import (
     item_aggregates_recompute,
     settings_fingerprint,
 )
+from .compute import rasteriser_warm
 from .reconcile import aggregates_reconcile, items_without_current_aggregate
 
 __all__ = [
@@ -19,5 +20,6 @@ __all__ = [
     "item_aggregate_upsert",
     "item_aggregates_recompute",
     "items_without_current_aggregate",
+    "rasteriser_warm",
     "settings_fingerprint",
 ]

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from modeling import heatmaps
 from modeling.heatmaps import HeatmapSummary, MapVotes, RasterGeometry, encode_png, rasterise_votes
 from modeling.protocol import MAP_KINDS, POINT_FIELDS, SCORE_NAMES, normalise_score
 from modeling.text import misaligned_indices_to_labels, tagged_target
@@ -107,10 +108,25 @@ def _map(votes: MapVotes, n_points: int) -> MapAggregate:
     )
 
 
-# Items whose maps one rasterise_votes call takes: enough to spread numpy's per-call cost,
-# few enough that its arrays stay in the CPU cache (bench/aggregate.py: 4 per call beat 1 and
-# 25 on this machine).
-_RASTER_ITEMS = 4
+# Items whose maps one rasterise_votes call takes. The numpy path: enough to spread numpy's
+# per-call cost, few enough that its arrays stay in the CPU cache (bench/aggregate.py: 4 per
+# call beat 1 and 25 on this machine). The compiled kernel has no per-call cost to spread and
+# runs fastest on one item (bench/aggregate.py: 1 per call about 1.2-2x 4 per call).
+_RASTER_ITEMS_NUMPY = 4
+_RASTER_ITEMS_COMPILED = 1
+
+
+def _raster_items() -> int:
+    return _RASTER_ITEMS_COMPILED if heatmaps._compiled_kernel() is not None else _RASTER_ITEMS_NUMPY
+
+
+def rasteriser_warm() -> None:
+    """Loads the compiled rasteriser into this process (from numba's on-disk cache, or by
+    compiling it): a parent that forks workers calls this first, so every worker inherits it
+    instead of loading it again (0.7-0.9 s each, docs/performance-aggregation.md)."""
+    geometry = RasterGeometry(2, 2, 2, 2, 0.5)
+    for votes in rasterise_votes([([[[0.5, 0.5]]], geometry)]):
+        votes.values()
 
 
 def compute_aggregate(inputs: AggregateInputs) -> ComputedAggregate:
@@ -137,9 +153,10 @@ def iter_aggregates(batch: Sequence[AggregateInputs]) -> Iterator[ComputedAggreg
         for kind in MAP_KINDS
     ]
     per_item = len(MAP_KINDS)
-    for start in range(0, len(batch), _RASTER_ITEMS):
-        votes = rasterise_votes(jobs[start * per_item : (start + _RASTER_ITEMS) * per_item])
-        for i in range(start, min(start + _RASTER_ITEMS, len(batch))):
+    per_call = _raster_items()
+    for start in range(0, len(batch), per_call):
+        votes = rasterise_votes(jobs[start * per_item : (start + per_call) * per_item])
+        for i in range(start, min(start + per_call, len(batch))):
             maps = {}
             for j, kind in enumerate(MAP_KINDS):
                 n = i * per_item + j

@@ -21,6 +21,7 @@ from modeling.heatmaps import (
     encode_png,
     heatmap_to_uint8,
     rasterise_votes,
+    rasterise_votes_numpy,
     rater_masks,
     vote_counts,
 )
@@ -294,26 +295,42 @@ def _assert_votes_match_the_definition(maps: list, results: list) -> None:
         assert votes.covered == int(np.count_nonzero(counts)), g
 
 
+def _compiled(maps):
+    import modeling.heatmaps as heatmaps
+
+    kernel = heatmaps._compiled_kernel()
+    if kernel is None:
+        pytest.skip("numba is not installed: only the numpy path runs")
+    return heatmaps._rasterise_votes_compiled(maps, kernel)
+
+
+@pytest.fixture(params=["numba", "numpy"])
+def rasterise(request):
+    """Every run-rasteriser test runs on both paths: the compiled kernel (what rasterise_votes
+    uses when numba is installed) and the numpy fallback."""
+    return _compiled if request.param == "numba" else rasterise_votes_numpy
+
+
 @pytest.mark.parametrize("seed", range(3))
-def test_run_rasteriser_matches_the_definition_on_batches_of_mixed_maps(seed):
+def test_run_rasteriser_matches_the_definition_on_batches_of_mixed_maps(seed, rasterise):
     """Values, overlaps (areas on the diagonal), max votes and coverage of every map of a batch
     against the whole-grid definition: maps of different geometries and rater counts (0 to 5)
     share one call, so a position or rater leaking from one map to the next shows."""
     rng = np.random.default_rng(200 + seed)
     for _ in range(6):
         maps = _random_maps(rng, int(rng.integers(1, 9)), 5)
-        _assert_votes_match_the_definition(maps, rasterise_votes(maps))
+        _assert_votes_match_the_definition(maps, rasterise(maps))
 
 
-def test_run_rasteriser_with_many_raters_takes_the_pairwise_path():
+def test_run_rasteriser_with_many_raters_takes_the_pairwise_path(rasterise):
     # Beyond 8 raters the figures come from pairwise sums, not a histogram of 2^k patterns.
     rng = np.random.default_rng(9)
     maps = [m for m in _random_maps(rng, 12, 12) if len(m[0]) > 8][:3]
     assert maps
-    _assert_votes_match_the_definition(maps, rasterise_votes(maps))
+    _assert_votes_match_the_definition(maps, rasterise(maps))
 
 
-def test_run_rasteriser_edge_cases():
+def test_run_rasteriser_edge_cases(rasterise):
     g = RasterGeometry(100, 100, 10, 10, 0.25)
     maps = [
         ([], g),  # no raters
@@ -322,10 +339,10 @@ def test_run_rasteriser_edge_cases():
         ([[[1.0, 1.0]]], g),  # the last pixel of the last map is covered: its run ends at the end
         ([[[0.25, 0.5]]], g),  # centres exactly at distance r (test_pixels_exactly_at_distance_r)
     ]
-    results = rasterise_votes(maps)
+    results = rasterise(maps)
     _assert_votes_match_the_definition(maps, results)
     assert results[3].values()[9, 9] == 255 and results[4].values()[3, 0] == 255
-    assert rasterise_votes([]) == []
+    assert rasterise([]) == []
 
 
 def test_run_ends_are_decided_by_the_definition_not_the_estimate(monkeypatch):
@@ -343,4 +360,54 @@ def test_run_ends_are_decided_by_the_definition_not_the_estimate(monkeypatch):
 
     monkeypatch.setattr(heatmaps, "_estimate_ends", off)
     maps = _random_maps(np.random.default_rng(12), 8, 4)
+    _assert_votes_match_the_definition(maps, rasterise_votes_numpy(maps))
+
+
+def test_compiled_kernel_equals_the_numpy_path_on_random_batches():
+    """Randomised cross-check: the numba kernel and the numpy path give the same bytes, the
+    same overlaps, max votes and coverage on batches of mixed maps (0 to 12 raters, so both
+    the pattern and the pairwise numpy branches are compared), beyond the whole-grid tests'
+    sizes."""
+    rng = np.random.default_rng(31)
+    n = 0
+    for _ in range(40):
+        maps = _random_maps(rng, int(rng.integers(1, 9)), 12 if rng.random() < 0.2 else 5)
+        for ours, theirs in zip(_compiled(maps), rasterise_votes_numpy(maps), strict=True):
+            assert ours.n_raters == theirs.n_raters
+            assert ours.max_votes == theirs.max_votes and ours.covered == theirs.covered
+            assert np.array_equal(ours.overlaps, theirs.overlaps)
+            assert np.array_equal(ours.values(), theirs.values())
+            n += 1
+    assert n > 100
+
+
+def test_rasterise_votes_falls_back_to_numpy_without_numba(monkeypatch):
+    """Without numba (the kernel's import fails), rasterise_votes takes the numpy path and
+    gives the same results."""
+    import sys
+
+    import modeling
+    import modeling.heatmaps as heatmaps
+
+    # As if numba were missing: the kernel module cannot be imported.
+    monkeypatch.setitem(sys.modules, "modeling.heatmaps_numba", None)
+    monkeypatch.delattr(modeling, "heatmaps_numba", raising=False)
+    monkeypatch.setattr(heatmaps, "_COMPILED_LOADED", False)
+    monkeypatch.setattr(heatmaps, "_COMPILED", None)
+    calls = []
+    real_numpy = heatmaps.rasterise_votes_numpy
+    monkeypatch.setattr(heatmaps, "rasterise_votes_numpy", lambda maps: calls.append(1) or real_numpy(maps))
+    maps = _random_maps(np.random.default_rng(5), 4, 3)
+    results = heatmaps.rasterise_votes(maps)
+    assert calls == [1] and heatmaps._compiled_kernel() is None
+    _assert_votes_match_the_definition(maps, results)  # values() painted by np.repeat here
+
+
+def test_rasterise_votes_uses_the_compiled_kernel_when_numba_is_installed(monkeypatch):
+    import modeling.heatmaps as heatmaps
+
+    if heatmaps._compiled_kernel() is None:
+        pytest.skip("numba is not installed")
+    monkeypatch.setattr(heatmaps, "rasterise_votes_numpy", lambda maps: pytest.fail("took the numpy path"))
+    maps = _random_maps(np.random.default_rng(6), 4, 3)
     _assert_votes_match_the_definition(maps, rasterise_votes(maps))

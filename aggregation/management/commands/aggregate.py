@@ -18,7 +18,7 @@ from django.utils import timezone
 from tqdm import tqdm
 
 from aggregation.models import ItemAggregate
-from aggregation.services import item_aggregates_recompute, items_without_current_aggregate
+from aggregation.services import item_aggregates_recompute, items_without_current_aggregate, rasteriser_warm
 from annotation.models import Campaign, Item
 
 
@@ -101,6 +101,7 @@ class Command(BaseCommand):
             # use (a connection the parent could not close, e.g. one inside an atomic block,
             # would otherwise be used by two processes at once).
             connections.close_all()
+            rasteriser_warm()  # loaded once here, inherited by every child (issue 16)
             with multiprocessing.get_context("fork").Pool(workers, initializer=_forget_inherited_connections) as pool:
                 for result in pool.imap_unordered(_recompute_chunk, jobs):
                     add(result)
