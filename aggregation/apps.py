@@ -13,3 +13,15 @@ class AggregationConfig(AppConfig):
         from .tasks import item_completed_enqueue
 
         hooks.item_completed_connect(name="aggregation.aggregate_item", receiver=item_completed_enqueue)
+
+        # A Celery worker's parent loads the compiled rasteriser before it forks its pool, so
+        # no child pays numba's load (or compile) on its first aggregate (issue 16).
+        from celery.signals import worker_init
+
+        worker_init.connect(_warm_rasteriser, weak=False, dispatch_uid="aggregation.warm_rasteriser")
+
+
+def _warm_rasteriser(**_: object) -> None:
+    from .services import rasteriser_warm
+
+    rasteriser_warm()
