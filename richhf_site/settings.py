@@ -422,3 +422,12 @@ CELERY_BEAT_SCHEDULE["quality-recompute"] = {
     "task": "quality.recompute_all",
     "schedule": timedelta(seconds=int(os.environ.get("RICHHF_QUALITY_EVERY_S", "900"))),
 }
+
+# --- qapi ---
+# The quality API's typed responses: one enum each for an action's kind and a policy mode
+# (drf-spectacular otherwise names the shared choice sets after whichever field it meets first).
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
+    **SPECTACULAR_SETTINGS.get("ENUM_NAME_OVERRIDES", {}),  # type: ignore[dict-item]
+    "QualityActionKindEnum": "aggregation.quality.models.ActionKind",
+    "QualityModeEnum": "aggregation.quality.models.Mode",
+}

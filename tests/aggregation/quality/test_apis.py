@@ -169,3 +169,85 @@ def test_pause_proposal_applied_by_a_lead(setup):
     assert again.status_code == 409
     history = lead.get(reverse("quality:api-history", args=[campaign.pk]), {"rater_id": spammer.pk}).json()
     assert len(history["snapshots"]) == 1 and history["snapshots"][0]["reliability"] < 0.45
+
+
+def _nullable_to_json_schema(node):
+    """OpenAPI 3.0's `nullable: true` as JSON Schema's null type, so jsonschema can check it."""
+    if isinstance(node, list):
+        return [_nullable_to_json_schema(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    node = {k: _nullable_to_json_schema(v) for k, v in node.items()}
+    if node.pop("nullable", False):
+        return {"anyOf": [node, {"type": "null"}]}
+    return node
+
+
+@pytest.fixture(scope="module")
+def documented():
+    """Checks an answer against the response the OpenAPI document states for its path, method
+    and status: a status the document leaves out fails, so does a field of the wrong type."""
+    import jsonschema
+    from drf_spectacular.generators import SchemaGenerator
+    from referencing import Registry, Resource
+
+    document = _nullable_to_json_schema(SchemaGenerator().get_schema(request=None, public=True))
+    registry = Registry().with_resource("urn:doc", Resource.opaque(document))
+
+    def check(response, path, method):
+        responses = document["paths"][path][method]["responses"]
+        assert str(response.status_code) in responses, (path, method, response.status_code)
+        schema = responses[str(response.status_code)]["content"]["application/json"]["schema"]
+        schema = {"$ref": "urn:doc#/components/schemas/" + schema["$ref"].rsplit("/", 1)[1]}
+        jsonschema.validate(response.json(), schema, registry=registry)
+
+    return check
+
+
+def test_every_answer_matches_its_documented_schema(setup, documented):
+    """The quality page and API clients read these answers: with real figures, proposals,
+    actions and nulls in them, each one has exactly the shape and status the document states."""
+    campaign, _, spammer, _, users = setup
+    lead = _client(users["lead"])
+    base = "/api/quality/campaigns/{campaign_id}/"
+
+    empty = lead.get(reverse("quality:api-summary", args=[campaign.pk]))
+    assert empty.json()["run"] is None and empty.json()["raters"][0]["figures"] is None
+    documented(empty, base, "get")
+
+    queued = lead.post(reverse("quality:api-run", args=[campaign.pk]), {}, format="json")
+    assert queued.status_code == 202 and queued.json()["state"] == "queued"
+    documented(queued, base + "runs/", "post")
+    from aggregation.quality.services.recompute import quality_run_execute
+
+    quality_run_execute(run_id=queued.json()["id"])
+    run = lead.get(reverse("quality:api-run-detail", args=[campaign.pk, queued.json()["id"]]))
+    assert run.json()["state"] == "done" and run.json()["progress"] == 1
+    documented(run, base + "runs/{run_id}/", "get")
+
+    summary = lead.get(reverse("quality:api-summary", args=[campaign.pk]))
+    row = next(r for r in summary.json()["raters"] if r["username"] == "spammer")
+    assert row["figures"]["reliability"] is not None and row["proposals"]
+    documented(summary, base, "get")
+    documented(lead.get(reverse("quality:api-history", args=[campaign.pk])), base + "history/", "get")
+    documented(lead.get(reverse("quality:api-policy", args=[campaign.pk])), base + "policy/", "get")
+
+    pause = next(p for p in row["proposals"] if p["kind"] == "pause")
+    applied = lead.post(reverse("quality:api-apply", args=[campaign.pk, pause["id"]]), {}, format="json")
+    assert applied.status_code == 201
+    documented(applied, base + "actions/{action_id}/apply/", "post")
+    conflict = lead.post(reverse("quality:api-apply", args=[campaign.pk, pause["id"]]), {}, format="json")
+    assert conflict.status_code == 409
+    documented(conflict, base + "actions/{action_id}/apply/", "post")
+    again = lead.post(
+        reverse("quality:api-pause", args=[campaign.pk]), {"rater_id": spammer.pk, "reason": "spam"}, format="json"
+    )
+    assert again.status_code == 200 and again.json()["created"] is False
+    documented(again, base + "pause/", "post")
+    undone = lead.post(reverse("quality:api-undo", args=[campaign.pk, pause["id"]]), {}, format="json")
+    assert undone.json()["state"] == "undone" and undone.json()["item_id"] is None
+    documented(undone, base + "actions/{action_id}/undo/", "post")
+    dismiss = lead.post(reverse("quality:api-dismiss", args=[campaign.pk, pause["id"]]), {}, format="json")
+    assert dismiss.status_code == 409
+    documented(dismiss, base + "actions/{action_id}/dismiss/", "post")
+    documented(lead.get(reverse("quality:api-audit", args=[campaign.pk])), base + "audit/", "get")
