@@ -405,7 +405,13 @@ DATA_UPLOAD_MAX_NUMBER_FILES = int(os.environ.get("RICHHF_MAX_UPLOAD_FILES", "50
 # Invite links for new rater accounts: one use, this many hours.
 RICHHF_INVITE_HOURS = int(os.environ.get("RICHHF_INVITE_HOURS", "72"))
 # Export and import jobs share one status choice set: one named enum in the API schema.
-SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {"JobStatusEnum": "aggregation.exports.models.ExportJob.Status"}
+# The quality API's action kinds and policy modes get one enum each (drf-spectacular otherwise
+# names shared choice sets after whichever field it meets first).
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
+    "JobStatusEnum": "aggregation.exports.models.ExportJob.Status",
+    "QualityActionKindEnum": "aggregation.quality.models.ActionKind",
+    "QualityModeEnum": "aggregation.quality.models.Mode",
+}
 
 
 # --- leadpages ---
@@ -421,13 +427,4 @@ RICHHF_QUALITY_DEBOUNCE_S = int(os.environ.get("RICHHF_QUALITY_DEBOUNCE_S", "60"
 CELERY_BEAT_SCHEDULE["quality-recompute"] = {
     "task": "quality.recompute_all",
     "schedule": timedelta(seconds=int(os.environ.get("RICHHF_QUALITY_EVERY_S", "900"))),
-}
-
-# --- qapi ---
-# The quality API's typed responses: one enum each for an action's kind and a policy mode
-# (drf-spectacular otherwise names the shared choice sets after whichever field it meets first).
-SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
-    **SPECTACULAR_SETTINGS.get("ENUM_NAME_OVERRIDES", {}),  # type: ignore[dict-item]
-    "QualityActionKindEnum": "aggregation.quality.models.ActionKind",
-    "QualityModeEnum": "aggregation.quality.models.Mode",
 }
