@@ -352,8 +352,13 @@ def _insert_lease_if_slot_free(*, item: Item, rater, campaign: Campaign, now) ->
     if row is None:
         return None
     item.campaign = campaign
+    return _new_lease(pk=row[0], item=item, rater=rater, now=now, expires_at=expires_at)
+
+
+def _new_lease(*, pk: int, item: Item, rater, now, expires_at) -> Assignment:
+    """The instance of a lease just inserted by hand-written SQL (no ORM round trip)."""
     return Assignment(
-        pk=row[0],
+        pk=pk,
         item=item,
         rater=rater,
         state=AssignmentState.LEASED,
@@ -704,16 +709,7 @@ def _lease_fast(*, item_id: int, rater, campaign: Campaign, now) -> tuple[list[A
         return [], [item_id]
     item = _from_row(Item, row[2:])
     item.campaign = campaign
-    assignment = Assignment(
-        pk=assignment_id,
-        item=item,
-        rater=rater,
-        state=AssignmentState.LEASED,
-        leased_at=now,
-        expires_at=expires_at,
-        finished_at=None,
-        skip_reason="",
-    )
+    assignment = _new_lease(pk=assignment_id, item=item, rater=rater, now=now, expires_at=expires_at)
     _forget_draft(assignment)
     return [assignment], []
 
