@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -290,6 +291,48 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.2, what: str 
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+class _RequestCounter:
+    """WSGI wrapper that counts the live server's requests in flight."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.active = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, environ, start_response):
+        with self.lock:
+            self.active += 1
+        try:
+            # The body is produced inside the call (Django's handler returns a finished
+            # response), so the request's database work is over when this returns.
+            return self.app(environ, start_response)
+        finally:
+            with self.lock:
+                self.active -= 1
+
+
+@pytest.fixture(autouse=True)
+def _live_server_quiet_before_flush(request):
+    """A browser test's last requests (a keepalive draft save on pagehide, a heartbeat) may
+    still be running on the live server when the test ends; the flush that follows then
+    deadlocks with them in PostgreSQL and leaves the rows to the next test. This fixture is
+    torn down after the page and before the database, and waits for the server to go quiet."""
+    if "live_server" not in request.fixturenames:
+        yield
+        return
+    server = request.getfixturevalue("live_server")
+    httpd = server.thread.httpd
+    counter = httpd.get_app()
+    if not isinstance(counter, _RequestCounter):
+        counter = _RequestCounter(counter)
+        httpd.set_app(counter)
+    yield
+    time.sleep(0.2)  # a request the closing page sent may still be on its way
+    deadline = time.monotonic() + 10
+    while counter.active and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 @pytest.fixture(scope="session")
