@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from . import hooks
 from .models import Annotation, Assignment, AssignmentState, Campaign, Draft, Item, RaterStatus
-from .services import _item_count_submitted
+from .services import item_recount_submitted
 
 REASON_MAX = 500
 
@@ -74,48 +74,60 @@ def rater_resume(*, campaign: Campaign, rater) -> PauseResult:
     return PauseResult(changed=True)
 
 
-def rater_is_paused(*, campaign_id: int, rater_id: int) -> bool:
-    return RaterStatus.objects.filter(campaign_id=campaign_id, rater_id=rater_id, paused_at__isnull=False).exists()
-
-
-def _recount_items(item_ids: Iterable[int], *, now) -> None:
-    """Recounts each item's counting answers under its row lock (held by the caller) and
-    reopens an item that fell below its k, so the queue offers it to replacement raters."""
+def _recount_items(item_ids: Iterable[int], *, now) -> list[int]:
+    """Recounts each item's counting answers under its row lock (held by the caller): an item
+    that fell below its k reopens, so the queue offers it to replacement raters; one back at k
+    completes through item_recount_submitted (the item_completed hook after commit). Returns
+    the items that did not complete here: their aggregates still need recomputing."""
+    not_completed = []
     for item in Item.objects.filter(pk__in=sorted(set(item_ids))).select_related("campaign").order_by("pk"):
         if item.is_gold:  # never counts toward k, never completes
             continue
-        _item_count_submitted(item=item, now=now)
+        if item_recount_submitted(item=item, now=now):
+            continue  # item_completed aggregates it: no second request
+        not_completed.append(item.pk)
         if item.completed_at is not None and item.n_submitted < item.raters_wanted:
             item.completed_at = None
             item.save(update_fields=["completed_at"])
+    return not_completed
 
 
 def _lock_items(item_ids: Iterable[int]) -> None:
     list(Item.objects.select_for_update().filter(pk__in=sorted(set(item_ids))).order_by("pk").values_list("pk"))
 
 
-@transaction.atomic
-def annotations_exclude(*, annotation_ids: Iterable[int], reason: str, now=None) -> list[int]:
-    """Marks the given answers excluded with the reason; returns the ids this call changed
-    (already excluded ones are left as they are). Their items are recounted: an item that
-    falls below k goes back to the queue. After commit, the item_answers_changed hook tells
-    aggregation to recompute those items from the answers that remain. Holds the items' row
-    locks (id order). Gold items' answers can be excluded too; they never count toward k."""
-    now = now or timezone.now()
-    reason = reason.strip()[:REASON_MAX]
+def _annotations_set_excluded(*, annotation_ids: Iterable[int], excluded_at, reason: str, now) -> list[int]:
+    """Sets (excluded_at given) or clears (None) the exclusion of the answers not already in
+    that state, recounts their items and, after commit, tells aggregation through the
+    item_answers_changed hook. Returns the ids this call changed. Holds the items' row locks
+    (id order)."""
     ids = sorted(set(annotation_ids))
     item_ids = list(Annotation.objects.filter(pk__in=ids).values_list("item_id", flat=True).distinct())
     _lock_items(item_ids)
     changed = list(
-        Annotation.objects.filter(pk__in=ids, excluded_at__isnull=True).order_by("pk").values_list("pk", "item_id")
+        Annotation.objects.filter(pk__in=ids, excluded_at__isnull=excluded_at is not None)
+        .order_by("pk")
+        .values_list("pk", "item_id")
     )
     if not changed:
         return []
-    Annotation.objects.filter(pk__in=[pk for pk, _ in changed]).update(excluded_at=now, excluded_reason=reason)
-    touched = sorted({item_id for _, item_id in changed})
-    _recount_items(touched, now=now)
-    transaction.on_commit(lambda: hooks.item_answers_changed_send(item_ids=touched))
+    Annotation.objects.filter(pk__in=[pk for pk, _ in changed]).update(excluded_at=excluded_at, excluded_reason=reason)
+    recompute = _recount_items({item_id for _, item_id in changed}, now=now)
+    if recompute:
+        transaction.on_commit(lambda: hooks.item_answers_changed_send(item_ids=recompute))
     return [pk for pk, _ in changed]
+
+
+@transaction.atomic
+def annotations_exclude(*, annotation_ids: Iterable[int], reason: str, now=None) -> list[int]:
+    """Marks the given answers excluded with the reason; returns the ids this call changed
+    (already excluded ones are left as they are). Their items are recounted: an item that
+    falls below k goes back to the queue, and aggregation recomputes it from the answers that
+    remain. Gold items' answers can be excluded too; they never count toward k."""
+    now = now or timezone.now()
+    return _annotations_set_excluded(
+        annotation_ids=annotation_ids, excluded_at=now, reason=reason.strip()[:REASON_MAX], now=now
+    )
 
 
 @transaction.atomic
@@ -124,21 +136,7 @@ def annotations_include(*, annotation_ids: Iterable[int], now=None) -> list[int]
 
     An item that completed meanwhile with a replacement answer simply holds k+1 answers, all
     of which the aggregate uses (as after "request an extra rater"); an item still in the
-    queue completes again if the re-included answer brings it back to k. Holds the items'
-    row locks (id order)."""
-    now = now or timezone.now()
-    ids = sorted(set(annotation_ids))
-    item_ids = list(Annotation.objects.filter(pk__in=ids).values_list("item_id", flat=True).distinct())
-    _lock_items(item_ids)
-    changed = list(
-        Annotation.objects.filter(pk__in=ids, excluded_at__isnull=False).order_by("pk").values_list("pk", "item_id")
+    queue completes again if the re-included answer brings it back to k."""
+    return _annotations_set_excluded(
+        annotation_ids=annotation_ids, excluded_at=None, reason="", now=now or timezone.now()
     )
-    if not changed:
-        return []
-    Annotation.objects.filter(pk__in=[pk for pk, _ in changed]).update(excluded_at=None, excluded_reason="")
-    touched = sorted({item_id for _, item_id in changed})
-    for item in Item.objects.filter(pk__in=touched).select_related("campaign").order_by("pk"):
-        if not item.is_gold:
-            _item_count_submitted(item=item, now=now)
-    transaction.on_commit(lambda: hooks.item_answers_changed_send(item_ids=touched))
-    return [pk for pk, _ in changed]
