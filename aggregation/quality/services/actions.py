@@ -262,11 +262,13 @@ def item_extra_rater_action(
     return ActionResult(action=action, created=True)
 
 
+@transaction.atomic
 def action_propose(
     *, campaign: Campaign, kind: str, reason: str, run: QualityRun | None, rater=None, item_id: int | None = None
 ) -> QualityAction | None:
     """Records a flag that needs a lead's click, once: an open proposal for the same target is
-    kept (its reason refreshed). Call it under the campaign lock (campaign_lock)."""
+    kept (its reason refreshed). Holds the campaign lock (campaign_lock), as every action does."""
+    campaign_lock(campaign)
     qs = QualityAction.objects.filter(campaign=campaign, kind=kind, state=ActionState.PROPOSED)
     qs = qs.filter(rater=rater) if rater is not None else qs.filter(item__pk=item_id or 0)
     existing = qs.first()

@@ -226,11 +226,7 @@ def _apply_rater_policy(run, campaign, policy, figures, gold, flagged) -> tuple[
                 ).created:
                     paused.append(rater_id)
             else:
-                with transaction.atomic():
-                    actions.campaign_lock(campaign)
-                    actions.action_propose(
-                        campaign=campaign, kind=ActionKind.PAUSE, reason=reason, run=run, rater=rater
-                    )
+                actions.action_propose(campaign=campaign, kind=ActionKind.PAUSE, reason=reason, run=run, rater=rater)
                 n_proposals += 1
         if rater_id in with_counting and policy.exclude_mode != Mode.OFF:
             if policy.exclude_mode == Mode.AUTO:
@@ -240,11 +236,7 @@ def _apply_rater_policy(run, campaign, policy, figures, gold, flagged) -> tuple[
                 if result.created:
                     excluded.append(rater_id)
             else:
-                with transaction.atomic():
-                    actions.campaign_lock(campaign)
-                    actions.action_propose(
-                        campaign=campaign, kind=ActionKind.EXCLUDE, reason=reason, run=run, rater=rater
-                    )
+                actions.action_propose(campaign=campaign, kind=ActionKind.EXCLUDE, reason=reason, run=run, rater=rater)
                 n_proposals += 1
     return paused, excluded, n_proposals
 
@@ -279,11 +271,9 @@ def _apply_redundancy(run, campaign, policy) -> list[int]:
             if result.created:
                 done.append(row["item_id"])
         else:
-            with transaction.atomic():
-                actions.campaign_lock(campaign)
-                actions.action_propose(
-                    campaign=campaign, kind=ActionKind.REDUNDANCY, reason=reason, run=run, item_id=row["item_id"]
-                )
+            actions.action_propose(
+                campaign=campaign, kind=ActionKind.REDUNDANCY, reason=reason, run=run, item_id=row["item_id"]
+            )
     return done
 
 
