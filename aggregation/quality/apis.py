@@ -33,7 +33,7 @@ def _campaign(campaign_id: int) -> Campaign:
     return get_object_or_404(Campaign, pk=campaign_id)
 
 
-def _rater(campaign: Campaign, rater_id: int):
+def _rater(rater_id: int):
     user = get_user_model().objects.filter(pk=rater_id).first()
     if user is None:
         raise ApplicationError("No such rater.", field="rater_id", status_code=404)
@@ -262,7 +262,7 @@ class RaterPauseApi(_LeadApi):
     def post(self, request, campaign_id: int):
         campaign = _campaign(campaign_id)
         data = _valid(RaterActionInput, request.data)
-        rater = _rater(campaign, data["rater_id"])
+        rater = _rater(data["rater_id"])
         return _action_response(
             actions.rater_pause_action(campaign=campaign, rater=rater, reason=data["reason"], by=request.user)
         )
@@ -273,7 +273,7 @@ class RaterResumeApi(_LeadApi):
     def post(self, request, campaign_id: int):
         campaign = _campaign(campaign_id)
         data = _valid(RaterActionInput, request.data)
-        rater = _rater(campaign, data["rater_id"])
+        rater = _rater(data["rater_id"])
         return _action_response(actions.rater_resume_action(campaign=campaign, rater=rater, by=request.user))
 
 
@@ -293,7 +293,7 @@ class ExcludeApi(_LeadApi):
         data = _valid(ExcludeInput, request.data)
         if ("rater_id" in data) == ("annotation_ids" in data):
             raise ApplicationError("Give either rater_id or annotation_ids.", field="annotation_ids")
-        rater = _rater(campaign, data["rater_id"]) if "rater_id" in data else None
+        rater = _rater(data["rater_id"]) if "rater_id" in data else None
         return _action_response(
             actions.answers_exclude_action(
                 campaign=campaign,

@@ -10,7 +10,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
-from annotation.models import Campaign, Item
+from annotation.models import Campaign
 from richhf_site.faults import BrokerUnavailable, task_publish
 
 logger = logging.getLogger(__name__)
@@ -82,10 +82,11 @@ def item_completed_schedule_recompute(item_id: int) -> None:
     soon. Debounced: one queued run per campaign absorbs every completion until it starts."""
     from .services.recompute import quality_run_request
 
-    campaign_id = Item.objects.filter(pk=item_id).values_list("campaign_id", flat=True).first()
-    if campaign_id is None:
+    # Runs in the submit request after its commit: one query for the campaign, then the queue.
+    campaign = Campaign.objects.filter(items__pk=item_id).first()
+    if campaign is None:
         return
-    campaign = Campaign.objects.get(pk=campaign_id)
+    campaign_id = campaign.pk
     try:
         quality_run_request(campaign=campaign, trigger="answers", countdown=settings.RICHHF_QUALITY_DEBOUNCE_S)
     except BrokerUnavailable:
