@@ -91,7 +91,7 @@ def ours_rasterise_batch(items: Sequence[dict]) -> list[np.ndarray]:
     for item in items:
         g = RasterGeometry(*item["size"], OUT, OUT, RADIUS_FRACTION)
         jobs += [(item["implausible"], g), (item["misaligned"], g)]
-    return [votes.values() for votes in rasterise_votes(jobs)]
+    return [votes.values for votes in rasterise_votes(jobs)]
 
 
 def numpy_rasterise_batch(items: Sequence[dict]) -> list[np.ndarray]:
@@ -101,7 +101,7 @@ def numpy_rasterise_batch(items: Sequence[dict]) -> list[np.ndarray]:
     for item in items:
         g = RasterGeometry(*item["size"], OUT, OUT, RADIUS_FRACTION)
         jobs += [(item["implausible"], g), (item["misaligned"], g)]
-    return [votes.values() for votes in rasterise_votes_numpy(jobs)]
+    return [votes.values for votes in rasterise_votes_numpy(jobs)]
 
 
 def masks_rasterise(item: dict) -> list[np.ndarray]:

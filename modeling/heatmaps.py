@@ -149,21 +149,11 @@ class MapVotes:
     """
 
     shape: tuple[int, int]  # (out_h, out_w)
-    segment_values: np.ndarray  # uint8: the map in row-major order as runs of equal value ...
-    segment_lengths: np.ndarray  # int64: ... this long (sum = out_h * out_w)
+    values: np.ndarray  # uint8 (out_h, out_w): the stored 8-bit map
     n_raters: int
     max_votes: int  # the most raters covering one pixel
     covered: int  # pixels covered by at least one rater
     overlaps: np.ndarray  # int64 (k, k): pixels both raters cover; the diagonal is each rater's area
-
-    def values(self) -> np.ndarray:
-        """The stored 8-bit map, uint8 (out_h, out_w), written segment by segment (memset
-        speed). Built on request, so a batch's maps never sit in memory all at once."""
-        compiled = _compiled()
-        if compiled is not None:  # one fill per segment: about 3x np.repeat's speed
-            size = self.shape[0] * self.shape[1]
-            return compiled.paint(self.segment_values, self.segment_lengths, size).reshape(self.shape)
-        return np.repeat(self.segment_values, self.segment_lengths).reshape(self.shape)
 
 
 # Up to this many raters per map, the overlaps come from a histogram of coverage patterns.
@@ -262,22 +252,28 @@ def _rasterise_votes_compiled(maps: Sequence[tuple[Sequence[Points], RasterGeome
         ],
         dtype=np.float64,
     )
-    seg_values, seg_lengths, seg_start, max_votes, covered, overlaps = kernel(
-        xy, np.array(owner, dtype=np.int64), np.array(point_start, dtype=np.int64), geometry, kmax
+    # The maps' bytes, end to end: the kernel paints the covered pixels, the rest stay 0.
+    sizes = [g.out_width * g.out_height for g in geometries]
+    out = np.zeros(sum(sizes), dtype=np.uint8)
+    max_votes, covered, overlaps = kernel(
+        xy, np.array(owner, dtype=np.int64), np.array(point_start, dtype=np.int64), geometry, kmax, out
     )
-    bounds = seg_start.tolist()
-    return [
-        MapVotes(
-            shape=(g.out_height, g.out_width),
-            segment_values=seg_values[bounds[m] : bounds[m + 1]],
-            segment_lengths=seg_lengths[bounds[m] : bounds[m + 1]],
-            n_raters=ks[m],
-            max_votes=int(max_votes[m]),
-            covered=int(covered[m]),
-            overlaps=overlaps[m, : ks[m], : ks[m]].copy(),
+    results = []
+    at = 0
+    for m, g in enumerate(geometries):
+        k = ks[m]
+        results.append(
+            MapVotes(
+                shape=(g.out_height, g.out_width),
+                values=out[at : at + sizes[m]].reshape(g.out_height, g.out_width),
+                n_raters=k,
+                max_votes=int(max_votes[m]),
+                covered=int(covered[m]),
+                overlaps=overlaps[m, :k, :k].copy(),
+            )
         )
-        for m, g in enumerate(geometries)
-    ]
+        at += sizes[m]
+    return results
 
 
 def rasterise_votes_numpy(maps: Sequence[tuple[Sequence[Points], RasterGeometry]]) -> list[MapVotes]:
@@ -390,8 +386,7 @@ def rasterise_votes_numpy(maps: Sequence[tuple[Sequence[Points], RasterGeometry]
         results.append(
             MapVotes(
                 shape=(g.out_height, g.out_width),
-                segment_values=seg,
-                segment_lengths=lengths,
+                values=np.repeat(seg, lengths).reshape(g.out_height, g.out_width),
                 n_raters=ks[m],
                 max_votes=int(max_votes[m]),
                 covered=int(covered[m]),

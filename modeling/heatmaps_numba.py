@@ -19,30 +19,16 @@ def _inside(col: float, sx: float, cx: float, rhs: float) -> bool:
     return dx * dx <= rhs
 
 
-@njit(cache=True, inline="always")
-def _emit(
-    seg_values: np.ndarray, seg_lengths: np.ndarray, n_seg: int, first_seg: int, value: np.uint8, length: int
-) -> int:
-    # Appends a segment, merging it into the previous one of the same value.
-    if length <= 0:
-        return n_seg
-    if n_seg > first_seg and seg_values[n_seg - 1] == value:
-        seg_lengths[n_seg - 1] += length
-        return n_seg
-    seg_values[n_seg] = value
-    seg_lengths[n_seg] = length
-    return n_seg + 1
-
-
 @njit(cache=True)
 def votes_kernel(
-    xy: np.ndarray, owner: np.ndarray, point_start: np.ndarray, geometry: np.ndarray, kmax: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    xy: np.ndarray, owner: np.ndarray, point_start: np.ndarray, geometry: np.ndarray, kmax: int, out: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every map of a batch: points (n, 2) of all maps, the rater of each point, each map's
     first point, and per map one float64 row (image width, image height, out width, out
-    height, radius in original pixels, raters); kmax, the most raters of a map. Returns the
-    segments (values, lengths) of all maps, each map's first segment, and per map the max
-    votes, covered pixels and (kmax, kmax) overlaps, as modeling.heatmaps.MapVotes holds them.
+    height, radius in original pixels, raters); kmax, the most raters of a map; out, the maps'
+    8-bit values laid end to end in row-major order, all zero. Paints every covered pixel of
+    out and returns per map the max votes, covered pixels and (kmax, kmax) overlaps, as
+    modeling.heatmaps.MapVotes holds them.
 
     The sizes travel as float64 (exact: whole numbers far below 2^53), so the definition's
     float operations see the same values as the numpy path's int-to-float conversions."""
@@ -65,10 +51,6 @@ def votes_kernel(
     run_rater = np.empty(bound, np.int64)
     order = np.empty(bound, np.int64)
     keys = np.empty(2 * bound + 2, np.int64)
-    # A row's events give at most 2 segments each (a gap and a covered run), plus the tail.
-    seg_values = np.empty(4 * bound + 2 * n_maps, np.uint8)
-    seg_lengths = np.empty(4 * bound + 2 * n_maps, np.int64)
-    seg_start = np.zeros(n_maps + 1, np.int64)
     max_votes = np.zeros(n_maps, np.int64)
     covered = np.zeros(n_maps, np.int64)
     overlaps = np.zeros((n_maps, kmax, kmax), np.int64)
@@ -76,7 +58,7 @@ def votes_kernel(
     active = np.empty(max(kmax, 1), np.int64)
     byte = np.empty(kmax + 1, np.uint8)
     hist = np.zeros(1 << _PATTERN_RATERS, np.int64)  # pixels per coverage pattern, one map
-    n_seg = 0
+    map_at = 0  # the map's first byte in out
     for m in range(n_maps):
         w = out_w[m]
         h = out_h[m]
@@ -136,7 +118,6 @@ def votes_kernel(
                 run_rater[n_runs] = owner[p]
                 n_runs += 1
         # 2. Runs in row order (counting sort by row).
-        first_seg = n_seg
         if n_runs:
             start_of = np.zeros(h + 1, np.int64)
             for i in range(n_runs):
@@ -147,15 +128,29 @@ def votes_kernel(
             for i in range(n_runs):
                 order[fill[run_row[i]]] = i
                 fill[run_row[i]] += 1
-            # 3. Each row's events swept left to right: segments of equal vote count.
+            # 3. Each row's events swept left to right: spans of equal vote count, painted.
             by_pattern = k <= _PATTERN_RATERS
-            cur = 0  # map position up to which segments are written
             mv = 0
             cov = 0
             for y in range(h):
                 a = start_of[y]
                 b = start_of[y + 1]
                 if a == b:
+                    continue
+                base = map_at + y * w
+                if b - a == 1:  # one run in the row (the common case): one rater, one vote
+                    i = order[a]
+                    length = run_hi[i] - run_lo[i]
+                    value = byte[1]
+                    out[base + run_lo[i] : base + run_hi[i]] = value
+                    if by_pattern:
+                        hist[1 << run_rater[i]] += length
+                    else:
+                        q = run_rater[i]
+                        overlaps[m, q, q] += length
+                        cov += length
+                        if mv < 1:
+                            mv = 1
                     continue
                 ne = 0
                 for j in range(a, b):
@@ -171,18 +166,15 @@ def votes_kernel(
                         f -= 1
                     keys[f + 1] = key
                 votes = 0
-                pattern = 0  # bit q: rater q covers the current segment (k <= _PATTERN_RATERS)
+                pattern = 0  # bit q: rater q covers the current span (k <= _PATTERN_RATERS)
                 prev = keys[0] >> 9
-                base = y * w
                 for e in range(ne):
                     key = keys[e]
                     col = key >> 9
                     if col > prev and votes > 0:
                         length = col - prev
-                        at = base + prev
-                        n_seg = _emit(seg_values, seg_lengths, n_seg, first_seg, np.uint8(0), at - cur)
-                        n_seg = _emit(seg_values, seg_lengths, n_seg, first_seg, byte[votes], length)
-                        cur = at + length
+                        value = byte[votes]
+                        out[base + prev : base + col] = value
                         if by_pattern:
                             hist[pattern] += length
                         else:  # many raters: each covering pair directly
@@ -230,24 +222,7 @@ def votes_kernel(
                                     overlaps[m, qa, qb] += n_pix
                     if n_votes > mv:
                         mv = n_votes
-            n_seg = _emit(seg_values, seg_lengths, n_seg, first_seg, np.uint8(0), w * h - cur)
             max_votes[m] = mv
             covered[m] = cov
-        if n_seg == first_seg:  # nothing covered: one segment of zeros
-            seg_values[n_seg] = 0
-            seg_lengths[n_seg] = w * h
-            n_seg += 1
-        seg_start[m + 1] = n_seg
-    return seg_values[:n_seg], seg_lengths[:n_seg], seg_start, max_votes, covered, overlaps
-
-
-@njit(cache=True)
-def paint(segment_values: np.ndarray, segment_lengths: np.ndarray, size: int) -> np.ndarray:
-    """The map's bytes from its segments: one fill per segment (np.repeat's job, faster)."""
-    out = np.empty(size, np.uint8)
-    at = 0
-    for i in range(segment_values.shape[0]):
-        n = segment_lengths[i]
-        out[at : at + n] = segment_values[i]
-        at += n
-    return out
+        map_at += w * h
+    return max_votes, covered, overlaps

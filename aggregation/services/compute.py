@@ -90,7 +90,7 @@ class ComputedAggregate:
 
 def _map(votes: MapVotes, n_points: int) -> MapAggregate:
     n = votes.n_raters
-    values = votes.values()
+    values = votes.values
     n_pixels = values.size
     # The raters' areas are the diagonal of their overlaps; their sum is the sum of the votes.
     total_votes = int(np.trace(votes.overlaps))
@@ -126,7 +126,7 @@ def rasteriser_warm() -> None:
     instead of loading it again (0.7-0.9 s each, docs/performance-aggregation.md)."""
     geometry = RasterGeometry(2, 2, 2, 2, 0.5)
     for votes in rasterise_votes([([[[0.5, 0.5]]], geometry)]):
-        votes.values()
+        votes.values
 
 
 def compute_aggregate(inputs: AggregateInputs) -> ComputedAggregate:

@@ -289,7 +289,7 @@ def _assert_votes_match_the_definition(maps: list, results: list) -> None:
         expected = counts_to_uint8(counts, k) if k else np.zeros((g.out_height, g.out_width), np.uint8)
         flat = ref.reshape(k, g.out_height * g.out_width).astype(np.int64)
         assert votes.n_raters == k
-        assert np.array_equal(votes.values(), expected), g
+        assert np.array_equal(votes.values, expected), g
         assert np.array_equal(votes.overlaps, flat @ flat.T), g
         assert votes.max_votes == int(counts.max(initial=0)), g
         assert votes.covered == int(np.count_nonzero(counts)), g
@@ -341,7 +341,7 @@ def test_run_rasteriser_edge_cases(rasterise):
     ]
     results = rasterise(maps)
     _assert_votes_match_the_definition(maps, results)
-    assert results[3].values()[9, 9] == 255 and results[4].values()[3, 0] == 255
+    assert results[3].values[9, 9] == 255 and results[4].values[3, 0] == 255
     assert rasterise([]) == []
 
 
@@ -376,7 +376,7 @@ def test_compiled_kernel_equals_the_numpy_path_on_random_batches():
             assert ours.n_raters == theirs.n_raters
             assert ours.max_votes == theirs.max_votes and ours.covered == theirs.covered
             assert np.array_equal(ours.overlaps, theirs.overlaps)
-            assert np.array_equal(ours.values(), theirs.values())
+            assert np.array_equal(ours.values, theirs.values)
             n += 1
     assert n > 100
 
@@ -400,7 +400,7 @@ def test_rasterise_votes_falls_back_to_numpy_without_numba(monkeypatch):
     maps = _random_maps(np.random.default_rng(5), 4, 3)
     results = heatmaps.rasterise_votes(maps)
     assert calls == [1] and heatmaps._compiled_kernel() is None
-    _assert_votes_match_the_definition(maps, results)  # values() painted by np.repeat here
+    _assert_votes_match_the_definition(maps, results)  # values painted by np.repeat here
 
 
 def test_rasterise_votes_uses_the_compiled_kernel_when_numba_is_installed(monkeypatch):
