@@ -124,9 +124,7 @@ def rasteriser_warm() -> None:
     """Loads the compiled rasteriser into this process (from numba's on-disk cache, or by
     compiling it): a parent that forks workers calls this first, so every worker inherits it
     instead of loading it again (0.7-0.9 s each, docs/performance-aggregation.md)."""
-    geometry = RasterGeometry(2, 2, 2, 2, 0.5)
-    for votes in rasterise_votes([([[[0.5, 0.5]]], geometry)]):
-        votes.values
+    rasterise_votes([([[[0.5, 0.5]]], RasterGeometry(2, 2, 2, 2, 0.5))])
 
 
 def compute_aggregate(inputs: AggregateInputs) -> ComputedAggregate:
