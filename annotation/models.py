@@ -115,6 +115,14 @@ class Item(models.Model):
                 name="item_partly_done_idx",
                 condition=Q(completed_at__isnull=True, n_submitted__gt=0),
             ),
+            # The rater API walks untouched items in this order and stops at the first free one
+            # (annotation.services._queue_untouched); item_queue_idx cannot give the order,
+            # since "completed_at IS NULL" does not fix its second column for the planner.
+            models.Index(
+                fields=["campaign", "-priority", "id"],
+                name="item_untouched_idx",
+                condition=Q(completed_at__isnull=True, n_submitted=0, is_gold=False),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -140,6 +148,9 @@ class Assignment(models.Model):
     leased_at = models.DateTimeField()
     expires_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Not a column: whether quality control paused the rater, read with the row by
+    # annotation.services._get_own_assignment_locked.
+    rater_is_paused: bool
     skip_reason = models.CharField(max_length=500, blank=True)
 
     class Meta:

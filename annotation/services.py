@@ -28,7 +28,6 @@ from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, connection, transaction
 from django.db.models import (
-    Case,
     Count,
     Exists,
     F,
@@ -40,8 +39,8 @@ from django.db.models import (
     QuerySet,
     Subquery,
     Value,
-    When,
 )
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext
@@ -50,6 +49,7 @@ from PIL import Image, UnidentifiedImageError
 from modeling.protocol import SCORE_NAMES
 from modeling.text import split_prompt_words
 from richhf_site.errors import ApplicationError, Conflict
+from richhf_site.sqltemplates import SQLTemplate
 
 from . import gold, hooks
 from .models import Annotation, Assignment, AssignmentState, Campaign, Draft, Item, Qualification, RaterStatus, Split
@@ -292,31 +292,86 @@ def _live_leases(*, rater, campaign_id: int, now):
     )
 
 
-def _queue_candidates(*, campaign: Campaign, rater, now) -> QuerySet[Item]:
-    """The items this rater may lease, in the order to try them, as one query.
-
-    First the items in progress (someone submitted or holds a live lease) with a free slot,
-    then untouched items, each group by priority and age. One statement instead of a walk per
-    group: the live leases are a subquery (hashed once by PostgreSQL), and the per-item count
-    of active assignments runs only for items in progress, never for the untouched ones.
-    """
-    leased_ids = Assignment.objects.filter(
-        item__campaign=campaign, state=AssignmentState.LEASED, expires_at__gt=now
-    ).values("item_id")
-    n_active = active_count_subquery(now)
-    in_progress = Q(n_submitted__gt=0) | Q(pk__in=leased_ids)
-    return (
-        # Gold items are never real work: they are leased only as qualification or honeypots.
-        Item.objects.filter(campaign=campaign, completed_at__isnull=True, is_gold=False)
-        .exclude(Exists(Assignment.objects.filter(item=OuterRef("pk"), rater=rater)))
-        .annotate(in_progress=Case(When(in_progress, then=Value(1)), default=Value(0)))
-        .annotate(n_active=n_active)
-        # An untouched item has no active assignment, so only items in progress need the count.
-        # k from the campaign's row, not the instance: the rater API compiles this queue into
-        # its lock statement before the campaign is read (_FastLease).
-        .filter(Q(in_progress=0) | Q(n_active__lt=F("campaign__raters_per_item") + F("extra_raters")))
-        .order_by("-in_progress", "-priority", "id")
+def _queue_open(*, campaign_id: int, rater) -> QuerySet[Item]:
+    """Open real items of the campaign this rater never held. Gold items are never real work:
+    they are leased only as qualification or honeypots."""
+    return Item.objects.filter(campaign_id=campaign_id, completed_at__isnull=True, is_gold=False).exclude(
+        Exists(Assignment.objects.filter(item=OuterRef("pk"), rater=rater))
     )
+
+
+def _live_lease_item_ids(*, campaign_id: int, now) -> QuerySet[Assignment, Any]:
+    return Assignment.objects.filter(
+        item__campaign_id=campaign_id, state=AssignmentState.LEASED, expires_at__gt=now
+    ).values("item_id")
+
+
+def _with_free_slot(queue: QuerySet[Item], now) -> QuerySet[Item]:
+    """Items of `queue` with fewer active assignments than k. k comes from the campaign's row,
+    not an instance: the rater API compiles this into its lock statement before the campaign
+    is read (_lock_membership_and_walk)."""
+    return queue.annotate(n_active=active_count_subquery(now)).filter(
+        n_active__lt=F("campaign__raters_per_item") + F("extra_raters")
+    )
+
+
+def _queue_partly_done(*, campaign_id: int, rater, now) -> QuerySet[Item]:
+    """The queue's first part: items with answers and a free slot, closest to done, by
+    priority and age (walked in the order of item_partly_done_idx)."""
+    partly_done = _queue_open(campaign_id=campaign_id, rater=rater).filter(n_submitted__gt=0)
+    return _with_free_slot(partly_done, now).order_by("-priority", "id")
+
+
+def _queue_leased(*, campaign_id: int, rater, now) -> QuerySet[Item]:
+    """The second part: items without answers that others hold leases on, with a free slot
+    (found through the live leases: a handful of rows)."""
+    leased = _queue_open(campaign_id=campaign_id, rater=rater).filter(
+        n_submitted=0, pk__in=_live_lease_item_ids(campaign_id=campaign_id, now=now)
+    )
+    return _with_free_slot(leased, now).order_by("-priority", "id")
+
+
+def _queue_untouched(*, campaign_id: int, rater, now) -> QuerySet[Item]:
+    """The last part: untouched items (no answer, no live lease: no active assignment, so
+    always a free slot), walked in the order of item_queue_idx, so the walk
+    stops at the first free one instead of sorting every open item."""
+    return (
+        _queue_open(campaign_id=campaign_id, rater=rater)
+        .filter(n_submitted=0)
+        .exclude(pk__in=_live_lease_item_ids(campaign_id=campaign_id, now=now))
+        .order_by("-priority", "id")
+    )
+
+
+_QUEUE_PARTS = (_queue_partly_done, _queue_leased, _queue_untouched)
+
+
+def _queue_candidates(*, campaign: Campaign, rater, now) -> QuerySet[Item]:
+    """Every item this rater may lease now (in no particular order): the parts of the queue."""
+    kw = {"campaign_id": campaign.pk, "rater": rater, "now": now}
+    in_any = Q()
+    for part in _QUEUE_PARTS:
+        in_any |= Q(pk__in=part(**kw).values("pk"))
+    return Item.objects.filter(in_any)
+
+
+def _queue_first_sql(*, campaign_id: int, rater, now, exclude: Sequence[int] = ()) -> tuple[str, list]:
+    """SQL for the id of the first item to lease, locked (FOR UPDATE SKIP LOCKED): the first
+    free item of the queue's parts in turn (partly done, leased by others, untouched). One
+    expression of scalar subqueries; PostgreSQL evaluates a part only when the ones before it
+    found nothing, and each part walks an index in queue order, so a lease never sorts or
+    scans the campaign's open items (issue 16)."""
+    kw = {"campaign_id": campaign_id, "rater": rater, "now": now}
+    parts, params = [], []
+    for part in _QUEUE_PARTS:
+        queue = part(**kw)
+        if exclude:
+            queue = queue.exclude(pk__in=list(exclude))
+        locked = queue.values("pk").select_for_update(skip_locked=True, of=("self",))[:1]
+        sql, part_params = locked.query.get_compiler(connection=connection).as_sql()
+        parts.append(f"({sql})")
+        params.extend(part_params)
+    return f"COALESCE({', '.join(parts)})", params
 
 
 def _insert_lease_if_slot_free(*, item: Item, rater, campaign: Campaign, now) -> Assignment | None:
@@ -373,9 +428,9 @@ def _lease_one(*, rater, campaign: Campaign, now, tried: list[int] | None = None
     tried = list(tried or [])
     # The candidates come from the statement's snapshot; the insert recounts under the item
     # lock, and we move on if someone filled the item between the snapshot and the lock.
-    queue = _queue_candidates(campaign=campaign, rater=rater, now=now)
     for _ in range(100):
-        item = queue.exclude(pk__in=tried).select_for_update(skip_locked=True, of=("self",)).first()
+        first_sql, params = _queue_first_sql(campaign_id=campaign.pk, rater=rater, now=now, exclude=tried)
+        item = Item.objects.filter(pk=RawSQL(f"SELECT {first_sql}", params)).first()
         if item is None:
             break
         leased = _insert_lease_if_slot_free(item=item, rater=rater, campaign=campaign, now=now)
@@ -594,13 +649,29 @@ def _assignment_next_for_member_plain(
 
 def _from_row(model: type[_M], values: Sequence[Any]) -> _M:
     """A model instance from a raw row of all its concrete columns, converted as the ORM
-    converts them (JSON fields arrive as text)."""
-    fields = model._meta.concrete_fields
-    converted = [
-        f.from_db_value(v, None, connection) if v is not None and hasattr(f, "from_db_value") else v
-        for f, v in zip(fields, values, strict=True)
-    ]
-    return model.from_db(connection.alias, [f.attname for f in fields], converted)
+    converts them (the backend's converters, then the field's: JSON fields arrive as text,
+    SQLite's dates as strings)."""
+    converted = []
+    for (col, converters), value in zip(_row_converters(model), values, strict=True):
+        for convert in converters:
+            value = convert(value, col, connection)
+        converted.append(value)
+    return model.from_db(connection.alias, [f.attname for f in model._meta.concrete_fields], converted)
+
+
+_CONVERTERS: dict[tuple[str, type], list] = {}
+
+
+def _row_converters(model: type[Model]) -> list:
+    key = (connection.vendor, model)
+    if key not in _CONVERTERS:
+        table = model._meta.db_table
+        pairs = []
+        for f in model._meta.concrete_fields:
+            col = f.get_col(table)
+            pairs.append((col, [*connection.ops.get_db_converters(col), *col.get_db_converters(connection)]))
+        _CONVERTERS[key] = pairs
+    return _CONVERTERS[key]
 
 
 _CAMPAIGN_COLUMNS = [f.column for f in Campaign._meta.concrete_fields]
@@ -611,30 +682,16 @@ _LIVE_LEASES_OF_RATER_SQL = (
 )
 
 
-def _lock_membership_and_walk(*, rater, campaign_id: int, now) -> tuple[Campaign, RaterStanding, int | None] | None:
-    """One statement: the caller's membership check, the campaign, the rater's standing, and
-    the lock on their membership row (their lock in this campaign: a double click's twin
-    requests queue here, so they never lease two items). When the rater may simply lease
-    (production mode, no honeypots, no live lease in the statement's snapshot) it also walks
-    the queue and locks the first free item (SKIP LOCKED), so a plain lease costs this
-    statement and one insert. None: no such campaign among the rater's.
-
-    The snapshot of this statement predates the wait for the lock, so what it reads about the
-    rater's own leases may be stale; _lease_fast's insert, a later statement, rechecks them.
-    """
+def _lock_statement(*, campaign_id: int, rater, now) -> tuple[str, list]:
+    """_lock_membership_and_walk's statement (compiled once per process: _LOCK_STATEMENT)."""
     m, c, st = CampaignRater._meta.db_table, Campaign._meta.db_table, RaterStatus._meta.db_table
-    queue = (
-        _queue_candidates(campaign=Campaign(pk=campaign_id), rater=rater, now=now)
-        .values("pk")
-        .select_for_update(skip_locked=True, of=("self",))[:1]
-    )
-    queue_sql, queue_params = queue.query.get_compiler(connection=connection).as_sql()
+    queue_sql, queue_params = _queue_first_sql(campaign_id=campaign_id, rater=rater, now=now)
     columns = ", ".join(f"c.{column}" for column in _CAMPAIGN_COLUMNS)
     sql = (
         f"SELECT {columns}, s.qualification, s.qualification_attempt, s.paused_at, "
         f"CASE WHEN s.paused_at IS NULL AND c.honeypot_share = 0 "
         f"AND (NOT c.qualification_required OR s.qualification = %s) "
-        f"AND ({_LIVE_LEASES_OF_RATER_SQL}) = 0 THEN ({queue_sql}) END "
+        f"AND ({_LIVE_LEASES_OF_RATER_SQL}) = 0 THEN {queue_sql} END "
         f"FROM {m} m JOIN {c} c ON c.id = m.campaign_id "
         f"LEFT JOIN {st} s ON s.campaign_id = m.campaign_id AND s.rater_id = m.user_id "
         f"WHERE m.campaign_id = %s AND m.user_id = %s FOR UPDATE OF m"
@@ -649,6 +706,24 @@ def _lock_membership_and_walk(*, rater, campaign_id: int, now) -> tuple[Campaign
         campaign_id,
         rater.pk,
     ]
+    return sql, params
+
+
+_LOCK_STATEMENT = SQLTemplate(_lock_statement)
+
+
+def _lock_membership_and_walk(*, rater, campaign_id: int, now) -> tuple[Campaign, RaterStanding, int | None] | None:
+    """One statement: the caller's membership check, the campaign, the rater's standing, and
+    the lock on their membership row (their lock in this campaign: a double click's twin
+    requests queue here, so they never lease two items). When the rater may simply lease
+    (production mode, no honeypots, no live lease in the statement's snapshot) it also walks
+    the queue and locks the first free item (SKIP LOCKED), so a plain lease costs this
+    statement and one insert. None: no such campaign among the rater's.
+
+    The snapshot of this statement predates the wait for the lock, so what it reads about the
+    rater's own leases may be stale; _lease_fast's insert, a later statement, rechecks them.
+    """
+    sql, params = _LOCK_STATEMENT(campaign_id=campaign_id, rater=rater, now=now)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
@@ -714,6 +789,34 @@ def _lease_fast(*, item_id: int, rater, campaign: Campaign, now) -> tuple[list[A
     return [assignment], []
 
 
+_ASSIGNMENT_COLUMNS = [f.column for f in Assignment._meta.concrete_fields]
+
+
+def _own_assignment_sql(*, lock_item: bool) -> str:
+    """_get_own_assignment_locked's statement, written out (the ORM compiled it on every lease
+    action, heartbeat and draft save: more time than running it). Parameters: the rater's id
+    twice, the assignment's id."""
+    a, i, c = Assignment._meta.db_table, Item._meta.db_table, Campaign._meta.db_table
+    member, status = Campaign.raters.through._meta.db_table, RaterStatus._meta.db_table
+    columns = ", ".join(
+        [f"a.{x}" for x in _ASSIGNMENT_COLUMNS]
+        + [f"i.{x}" for x in _ITEM_COLUMNS]
+        + [f"c.{x}" for x in _CAMPAIGN_COLUMNS]
+    )
+    lock = ""
+    if connection.features.has_select_for_update:
+        lock = " FOR UPDATE"
+        if connection.features.has_select_for_update_of:
+            lock += " OF a, i" if lock_item else " OF a"
+    return (
+        f"SELECT {columns}, "
+        f"EXISTS(SELECT 1 FROM {member} m WHERE m.campaign_id = i.campaign_id AND m.user_id = %s), "
+        f"EXISTS(SELECT 1 FROM {status} s WHERE s.campaign_id = i.campaign_id AND s.rater_id = %s "
+        f"AND s.paused_at IS NOT NULL) "
+        f"FROM {a} a JOIN {i} i ON i.id = a.item_id JOIN {c} c ON c.id = i.campaign_id WHERE a.id = %s{lock}"
+    )
+
+
 def _get_own_assignment_locked(*, assignment_id: int, rater, lock_item: bool = False) -> Assignment:
     """The caller's assignment, row-locked, for a lease action (heartbeat, skip, submit).
 
@@ -722,22 +825,21 @@ def _get_own_assignment_locked(*, assignment_id: int, rater, lock_item: bool = F
     query (an EXISTS column), so it costs no round trip. With lock_item the item's row is
     locked by the same statement (the order is the same as before: assignment, then item).
     """
-    assignment = (
-        Assignment.objects.select_for_update(of=("self", "item") if lock_item else ("self",))
-        .select_related("item", "item__campaign")
-        .annotate(
-            rater_is_member=Exists(
-                Campaign.raters.through.objects.filter(campaign_id=OuterRef("item__campaign_id"), user_id=rater.pk)
-            ),
-            rater_is_paused=_paused_q(campaign_ref=OuterRef("item__campaign_id"), rater=rater),
-        )
-        .filter(pk=assignment_id)
-        .first()
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(_own_assignment_sql(lock_item=lock_item), [rater.pk, rater.pk, assignment_id])
+        row = cursor.fetchone()
     # Someone else's assignment is reported exactly like a missing one: no existence leak.
-    if assignment is None or assignment.rater_id != rater.pk:
+    if row is None:
         raise ApplicationError(gettext("No such assignment."), status_code=404)
-    if not assignment.rater_is_member:
+    n_a, n_i = len(_ASSIGNMENT_COLUMNS), len(_ITEM_COLUMNS)
+    assignment = _from_row(Assignment, row[:n_a])
+    if assignment.rater_id != rater.pk:
+        raise ApplicationError(gettext("No such assignment."), status_code=404)
+    item = _from_row(Item, row[n_a : n_a + n_i])
+    item.campaign = _from_row(Campaign, row[n_a + n_i : -2])
+    assignment.item = item
+    is_member, assignment.rater_is_paused = bool(row[-2]), bool(row[-1])
+    if not is_member:
         raise ApplicationError(
             gettext("You are no longer a rater of this campaign; this lease cannot be used."),
             status_code=403,

@@ -286,6 +286,33 @@ def test_partly_done_items_come_first_even_when_their_lease_expired(raters, make
     assert assignment_next(rater=r2, campaign=campaign, now=later).assignment.item == a.item
 
 
+def test_items_with_answers_come_before_items_only_leased(raters, make_item, make_user):
+    """Among items in progress, one with an answer is closer to done than one only leased by
+    someone else, whatever their priority: the queue hands out the answered one first, on
+    the rater API's path (one statement) and the service's alike."""
+    from annotation.services import assignment_next_for_member
+
+    campaign, (r1, r2, r3) = raters
+    answered = make_item(campaign)
+    a = assignment_next(rater=r1, campaign=campaign).assignment
+    annotation_submit(assignment_id=a.pk, rater=r1, data=answer())
+    leased_only = make_item(campaign, priority=5.0)
+    r4 = make_user("r4", "rater")
+    campaign_add_raters(campaign=campaign, users=[r4])
+    now = timezone.now()
+    Assignment.objects.create(
+        item=leased_only, rater=r4, state=AssignmentState.LEASED, leased_at=now, expires_at=now + timedelta(hours=1)
+    )
+    assert assignment_next(rater=r2, campaign=campaign).assignment.item == answered
+    via_api = assignment_next_for_member(rater=r3, campaign_id=campaign.pk).assignment
+    assert via_api is not None and via_api.item == answered
+    # Once the answered item is full, the leased one comes before untouched ones of any priority.
+    make_item(campaign, priority=9.0)
+    r5 = make_user("r5", "rater")
+    campaign_add_raters(campaign=campaign, users=[r5])
+    assert assignment_next(rater=r5, campaign=campaign).assignment.item == leased_only
+
+
 def test_extra_rater_reopens_a_complete_item_for_one_more_distinct_rater(raters, make_item, make_user):
     from annotation.services import item_request_extra_rater
 
