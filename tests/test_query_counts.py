@@ -141,6 +141,24 @@ def test_next_item_leasing_one_item_in_constant_queries(n_items, suggesting_camp
     assert body["assignment"]["item"]["prompt"] == lease.item.prompt
 
 
+def test_next_item_in_a_campaign_without_suggestions_skips_the_predictions_query(
+    make_campaign, make_item, make_user, django_assert_max_num_queries
+):
+    """Suggestions are off by default: the lease payload hook then asks nothing (the lease's
+    campaign is already in memory), so a plain lease costs one query less than the bound."""
+    campaign = make_campaign("plain")
+    rater = make_user("rater", "rater")
+    campaign_add_raters(campaign=campaign, users=[rater])
+    version = _version(campaign, is_active=True)
+    _predict(version, make_item(campaign), 0)  # a prediction exists but must not be shown
+    client = _token_client(rater)
+    with django_assert_max_num_queries(MAX_QUERIES["next_item_one"] - 1) as captured:
+        response = client.post(reverse("api:next-item", args=[campaign.pk]), {}, format="json")
+    body = response.json()
+    assert body["status"] == "leased" and body["assignment"]["suggestion"] is None
+    assert not any("learning_itemprediction" in q["sql"] for q in captured.captured_queries)
+
+
 @pytest.mark.parametrize("n_items", [2, MANY], ids=["two", "many"])
 def test_next_item_leases_in_queries_independent_of_campaign_size(
     n_items, suggesting_campaign, django_assert_max_num_queries

@@ -140,6 +140,13 @@ def queue_explanation(*, campaign: Campaign, top: int = 20) -> dict[str, Any]:
     }
 
 
+def _may_show_suggestions(assignment: Assignment) -> bool:
+    """False only when the lease's campaign is in memory and shows no suggestions (the query
+    below checks the campaign's setting in any case)."""
+    item = assignment.item
+    return not Item.campaign.is_cached(item) or item.campaign.show_suggestions
+
+
 def suggestions_for_assignments(*, assignments: Sequence[Assignment]) -> dict[int, dict[str, Any]]:
     """The active model's hint for each open lease whose campaign shows suggestions, by
     assignment id: map URLs (served only to the lease holder) and the predicted misaligned
@@ -147,7 +154,9 @@ def suggestions_for_assignments(*, assignments: Sequence[Assignment]) -> dict[in
 
     annotation's rater API calls it through the lease payload hook (LearningConfig.ready()).
     """
-    open_leases = [a for a in assignments if a.state == AssignmentState.LEASED]
+    # A lease whose campaign (already loaded with it) shows no suggestions needs no query:
+    # the rater API's next-item requests of such campaigns skip it altogether.
+    open_leases = [a for a in assignments if a.state == AssignmentState.LEASED and _may_show_suggestions(a)]
     if not open_leases:
         return {}
     predictions = {
