@@ -336,7 +336,7 @@ def db_stages(items: list[dict], n_base: int, batch: int, workers: int, png_rate
                 for row in chunk_rows:
                     with transaction.atomic():
                         ItemAggregate.objects.update_or_create(
-                            item_id=row.item_id, defaults={f: getattr(row, f) for f in _UPDATE_FIELDS}
+                            item_id=row["item_id"], defaults={f: row[f] for f in _UPDATE_FIELDS}
                         )
                 base.append(len(chunk_rows) / (time.perf_counter() - t0))
         report("database writes", ours, base)

@@ -27,8 +27,8 @@ from typing import Any
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import transaction
-from django.db.models import Q
+from django.db import connection, transaction
+from django.db.models import JSONField, Q
 from django.utils import timezone
 
 from annotation.models import Annotation, Campaign, Item
@@ -60,9 +60,14 @@ def settings_fingerprint(campaign: Campaign) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
+# Items per heatmap folder: a campaign's maps sit in folders of this many items, so a bulk
+# recompute creates a folder every thousand items, not one per item (issue 16).
+_ITEMS_PER_FOLDER = 1000
+
+
 def heatmap_path(*, item: Item, kind: str, png: bytes) -> str:
     digest = hashlib.sha256(png).hexdigest()[:24]
-    return f"aggregates/{item.campaign_id}/{item.pk}/{kind}-{digest}.png"
+    return f"aggregates/{item.campaign_id}/{item.pk // _ITEMS_PER_FOLDER}/{item.pk}-{kind}-{digest}.png"
 
 
 def _file_holds(name: str, data: bytes) -> bool:
@@ -175,9 +180,13 @@ def _answers_by_item(item_ids: Sequence[int]) -> dict[int, list[RaterAnswer]]:
     return by_item
 
 
-def _row(item: Item, computed: ComputedAggregate, *, fingerprint: str, settings: dict, digest: str, paths: dict, now):
-    fields = {
-        "item": item,
+def _row(
+    item: Item, computed: ComputedAggregate, *, fingerprint: str, settings: dict, digest: str, paths: dict, now
+) -> dict[str, Any]:
+    """The aggregate's row as {field name: value} (file fields by their names): plain values,
+    no model instance, for _upsert."""
+    fields: dict[str, Any] = {
+        "item_id": item.pk,
         "settings_fingerprint": fingerprint,
         "settings": settings,
         "inputs_digest": digest,
@@ -206,10 +215,16 @@ def _row(item: Item, computed: ComputedAggregate, *, fingerprint: str, settings:
                 f"{kind}_cc": result.agreement.cc,
             }
         )
-    return ItemAggregate(**fields)
+    return fields
 
 
 _UPDATE_FIELDS = [f.name for f in ItemAggregate._meta.concrete_fields if f.name not in ("id", "item")]
+# (field name, column, JSON?) of every column _upsert writes: the item's first.
+_UPSERT_COLUMNS = [("item_id", "item_id", False)] + [
+    (f.name, f.column, isinstance(f, JSONField))
+    for f in ItemAggregate._meta.concrete_fields
+    if f.name not in ("id", "item")
+]
 
 
 @dataclass(frozen=True)
@@ -241,7 +256,7 @@ def item_aggregates_recompute(*, item_ids: Sequence[int], force: bool = False) -
     }
     skipped = [pk for pk in ids if pk not in items or not by_item[pk]]
     unchanged: list[int] = []
-    rows: list[ItemAggregate] = []
+    rows: list[dict[str, Any]] = []
     pending: list[tuple[Item, AggregateInputs, str, str, dict]] = []
     fingerprints: dict[int, tuple[str, dict]] = {}
     for pk, item in items.items():
@@ -285,21 +300,48 @@ def item_aggregates_recompute(*, item_ids: Sequence[int], force: bool = False) -
         )
     if rows:
         _upsert(rows)
-    return RecomputeReport(computed=sorted(r.item_id for r in rows), unchanged=sorted(unchanged), skipped=skipped)
+    return RecomputeReport(computed=sorted(r["item_id"] for r in rows), unchanged=sorted(unchanged), skipped=skipped)
 
 
 @transaction.atomic
-def _upsert(rows: list[ItemAggregate]) -> None:
+def _upsert(rows: list[dict[str, Any]]) -> None:
     """Holds the items' row locks (id order) while it replaces their aggregates."""
-    ids = sorted(r.item_id for r in rows)
+    ids = sorted(r["item_id"] for r in rows)
     list(Item.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk", flat=True))
     previous = ItemAggregate.objects.filter(item_id__in=ids).values_list("implausibility_map", "misalignment_map")
     old_files = {name for pair in previous for name in pair if name}
-    ItemAggregate.objects.bulk_create(rows, update_conflicts=True, unique_fields=["item"], update_fields=_UPDATE_FIELDS)
-    new_files = {getattr(r, f"{kind}_map").name for r in rows for kind in MAP_KINDS}
+    if connection.vendor == "postgresql":
+        _insert_on_conflict(rows)
+    else:
+        ItemAggregate.objects.bulk_create(
+            [ItemAggregate(**r) for r in rows],
+            update_conflicts=True,
+            unique_fields=["item"],
+            update_fields=_UPDATE_FIELDS,
+        )
+    new_files = {r[f"{kind}_map"] for r in rows for kind in MAP_KINDS}
     stale = sorted(old_files - new_files)
     if stale:
         transaction.on_commit(lambda: _delete_files(stale))
+
+
+def _insert_on_conflict(rows: list[dict[str, Any]]) -> None:
+    """One INSERT ... ON CONFLICT (item_id) DO UPDATE for the whole chunk, written out: the
+    ORM's bulk_create built a model instance and prepared 38 fields one by one per row, more
+    time than the statement (issue 16). The same rows and constraints."""
+    table = ItemAggregate._meta.db_table
+    row_sql = "(" + ", ".join("%s::jsonb" if is_json else "%s" for _, _, is_json in _UPSERT_COLUMNS) + ")"
+    params: list[Any] = []
+    for r in rows:
+        params.extend(json.dumps(r[name]) if is_json else r[name] for name, _, is_json in _UPSERT_COLUMNS)
+    columns = ", ".join(column for _, column, _ in _UPSERT_COLUMNS)
+    updates = ", ".join(f"{column} = EXCLUDED.{column}" for _, column, _ in _UPSERT_COLUMNS[1:])
+    sql = (
+        f"INSERT INTO {table} ({columns}) VALUES {', '.join([row_sql] * len(rows))} "
+        f"ON CONFLICT (item_id) DO UPDATE SET {updates}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
 
 
 def item_aggregate_upsert(*, item_id: int, force: bool = False) -> ItemAggregate | None:
