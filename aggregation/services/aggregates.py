@@ -220,8 +220,8 @@ def _row(
 
 _UPDATE_FIELDS = [f.name for f in ItemAggregate._meta.concrete_fields if f.name not in ("id", "item")]
 # (field name, column, JSON?) of every column _upsert writes: the item's first.
-_UPSERT_COLUMNS = [("item_id", "item_id", False)] + [
-    (f.name, f.column, isinstance(f, JSONField))
+_UPSERT_COLUMNS: list[tuple[str, str, bool]] = [("item_id", "item_id", False)] + [
+    (f.name, str(f.column), isinstance(f, JSONField))
     for f in ItemAggregate._meta.concrete_fields
     if f.name not in ("id", "item")
 ]
