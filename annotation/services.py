@@ -21,7 +21,7 @@ import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -33,7 +33,6 @@ from django.db.models import (
     F,
     IntegerField,
     Max,
-    Model,
     OuterRef,
     Q,
     QuerySet,
@@ -49,7 +48,7 @@ from PIL import Image, UnidentifiedImageError
 from modeling.protocol import SCORE_NAMES
 from modeling.text import split_prompt_words
 from richhf_site.errors import ApplicationError, Conflict
-from richhf_site.sqltemplates import SQLTemplate
+from richhf_site.sqltemplates import SQLTemplate, model_from_row
 
 from . import gold, hooks
 from .models import Annotation, Assignment, AssignmentState, Campaign, Draft, Item, Qualification, RaterStatus, Split
@@ -271,7 +270,6 @@ def _standing(row: Mapping) -> RaterStanding:
 
 
 CampaignRater = Campaign.raters.through
-_M = TypeVar("_M", bound=Model)
 
 
 def _lock_rater(rater) -> None:
@@ -647,33 +645,6 @@ def _assignment_next_for_member_plain(
     )
 
 
-def _from_row(model: type[_M], values: Sequence[Any]) -> _M:
-    """A model instance from a raw row of all its concrete columns, converted as the ORM
-    converts them (the backend's converters, then the field's: JSON fields arrive as text,
-    SQLite's dates as strings)."""
-    converted = []
-    for (col, converters), value in zip(_row_converters(model), values, strict=True):
-        for convert in converters:
-            value = convert(value, col, connection)
-        converted.append(value)
-    return model.from_db(connection.alias, [f.attname for f in model._meta.concrete_fields], converted)
-
-
-_CONVERTERS: dict[tuple[str, type], list] = {}
-
-
-def _row_converters(model: type[Model]) -> list:
-    key = (connection.vendor, model)
-    if key not in _CONVERTERS:
-        table = model._meta.db_table
-        pairs = []
-        for f in model._meta.concrete_fields:
-            col = f.get_col(table)
-            pairs.append((col, [*connection.ops.get_db_converters(col), *col.get_db_converters(connection)]))
-        _CONVERTERS[key] = pairs
-    return _CONVERTERS[key]
-
-
 _CAMPAIGN_COLUMNS = [f.column for f in Campaign._meta.concrete_fields]
 _ITEM_COLUMNS = [f.column for f in Item._meta.concrete_fields]
 _LIVE_LEASES_OF_RATER_SQL = (
@@ -730,7 +701,7 @@ def _lock_membership_and_walk(*, rater, campaign_id: int, now) -> tuple[Campaign
     if row is None:
         return None
     n = len(_CAMPAIGN_COLUMNS)
-    campaign = _from_row(Campaign, row[:n])
+    campaign = model_from_row(Campaign, row[:n])
     qualification, attempt, paused_at, candidate_id = row[n:]
     standing = RaterStanding(qualification=qualification, attempt=attempt or 1, paused=paused_at is not None)
     return campaign, standing, candidate_id
@@ -782,7 +753,7 @@ def _lease_fast(*, item_id: int, rater, campaign: Campaign, now) -> tuple[list[A
         return None
     if assignment_id is None:  # the item filled up meanwhile: walk on past it
         return [], [item_id]
-    item = _from_row(Item, row[2:])
+    item = model_from_row(Item, row[2:])
     item.campaign = campaign
     assignment = _new_lease(pk=assignment_id, item=item, rater=rater, now=now, expires_at=expires_at)
     _forget_draft(assignment)
@@ -832,11 +803,11 @@ def _get_own_assignment_locked(*, assignment_id: int, rater, lock_item: bool = F
     if row is None:
         raise ApplicationError(gettext("No such assignment."), status_code=404)
     n_a, n_i = len(_ASSIGNMENT_COLUMNS), len(_ITEM_COLUMNS)
-    assignment = _from_row(Assignment, row[:n_a])
+    assignment = model_from_row(Assignment, row[:n_a])
     if assignment.rater_id != rater.pk:
         raise ApplicationError(gettext("No such assignment."), status_code=404)
-    item = _from_row(Item, row[n_a : n_a + n_i])
-    item.campaign = _from_row(Campaign, row[n_a + n_i : -2])
+    item = model_from_row(Item, row[n_a : n_a + n_i])
+    item.campaign = model_from_row(Campaign, row[n_a + n_i : -2])
     assignment.item = item
     is_member, assignment.rater_is_paused = bool(row[-2]), bool(row[-1])
     if not is_member:

@@ -11,6 +11,9 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.db.models import Model
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from rest_framework.authentication import TokenAuthentication
@@ -18,6 +21,7 @@ from rest_framework.exceptions import AuthenticationFailed
 
 from . import roles
 from .models import ApiToken
+from .sqltemplates import model_columns, model_from_row
 
 
 def token_hash(key: str) -> str:
@@ -40,39 +44,51 @@ class ExpiringTokenAuthentication(TokenAuthentication):
 
     def authenticate_credentials(self, key: str) -> tuple[Any, Any]:
         now = timezone.now()
-        # The user's roles ride on the same query (EXISTS columns): every API view checks them.
-        token = (
-            ApiToken.objects.select_related("user")
-            .annotate(**roles.role_annotations("user_id"))
-            .filter(key_hash=token_hash(key))
-            .first()
-        )
-        if token is None:
+        # The user and their roles ride on the same query (EXISTS columns): every API view
+        # checks them. Written out: the ORM compiled this on every API request (issue 16).
+        found = _token_and_user(ApiToken, "key_hash", token_hash(key))
+        if found is None:
             return self._legacy_credentials(key, now=now)
+        token, user = found
         if token.revoked_at is not None:
             raise AuthenticationFailed("This token was revoked.")
         if token.expires_at is not None and token.expires_at <= now:
             raise AuthenticationFailed("This token has expired; get a new one from POST /api/auth/token/.")
-        if not token.user.is_active:
+        if not user.is_active:
             raise AuthenticationFailed("User inactive or deleted.")
-        roles.roles_cache_from(user=token.user, row=token)
-        return token.user, token
+        return user, token
 
     def _legacy_credentials(self, key: str, *, now: Any) -> tuple[Any, Any]:
-        legacy = (
-            self.get_model()
-            .objects.select_related("user")
-            .annotate(**roles.role_annotations("user_id"))
-            .filter(key=key)
-            .first()
-        )
-        if legacy is None:
+        found = _token_and_user(self.get_model(), "key", key)
+        if found is None:
             raise AuthenticationFailed(_("Invalid token."))
-        user = legacy.user
+        legacy, user = found
         if not user.is_active:
             raise AuthenticationFailed(_("User inactive or deleted."))
-        roles.roles_cache_from(user=user, row=legacy)
         ttl = token_ttl()
         if ttl and legacy.created + ttl <= now:
             raise AuthenticationFailed("This token has expired; get a new one from POST /api/auth/token/.")
         return user, legacy
+
+
+def _token_and_user(model: type[Model], key_column: str, value: str) -> tuple[Any, Any] | None:
+    """The token whose `key_column` is `value`, with its user (roles cached on it), in one
+    written-out statement; None if there is no such token."""
+    user_model = get_user_model()
+    roles_sql, roles_params = roles.role_columns_sql("u")
+    sql = (
+        f"SELECT {model_columns(model, 't')}, {model_columns(user_model, 'u')}, {roles_sql} "
+        f"FROM {model._meta.db_table} t JOIN {user_model._meta.db_table} u ON u.id = t.user_id "
+        f"WHERE t.{key_column} = %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*roles_params, value])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    n_token, n_user = len(model._meta.concrete_fields), len(user_model._meta.concrete_fields)
+    token = model_from_row(model, row[:n_token])
+    user = model_from_row(user_model, row[n_token : n_token + n_user])
+    token.user = user  # type: ignore[attr-defined]
+    roles.roles_cache_set(user=user, flags=row[n_token + n_user :])
+    return token, user

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.contrib.auth.models import Group
-from django.db.models import Exists, OuterRef
 
 RATER = "rater"
 LEAD = "lead"
@@ -26,16 +26,23 @@ def user_roles(user: Any) -> set[str]:
     return cached
 
 
-def role_annotations(user_id_field: str) -> dict[str, Exists]:
-    """EXISTS columns, one per role, to add to a query that fetches a user (the token look-up
-    does): the roles then cost no query of their own. Read them back with roles_cache_from()."""
-    membership = Group.user_set.through.objects.filter(user_id=OuterRef(user_id_field))
-    return {f"richhf_role_{role}": Exists(membership.filter(group__name=role)) for role in ALL_ROLES}
+def role_columns_sql(user_alias: str) -> tuple[str, list[str]]:
+    """EXISTS columns, one per role in ALL_ROLES' order, for a written-out query that fetches a
+    user (the token look-up does), and their parameters: the roles then cost no query of their
+    own. Hand the columns' values to roles_cache_set()."""
+    through = Group.user_set.through
+    user_col = through._meta.get_field("user").column
+    group_col = through._meta.get_field("group").column
+    column = (
+        f"EXISTS(SELECT 1 FROM {through._meta.db_table} rm JOIN {Group._meta.db_table} rg "
+        f"ON rg.id = rm.{group_col} WHERE rm.{user_col} = {user_alias}.id AND rg.name = %s)"
+    )
+    return ", ".join([column] * len(ALL_ROLES)), list(ALL_ROLES)
 
 
-def roles_cache_from(*, user: Any, row: Any) -> None:
-    """Caches on user the roles that role_annotations() fetched as row's attributes."""
-    cached = {role for role in ALL_ROLES if getattr(row, f"richhf_role_{role}")}
+def roles_cache_set(*, user: Any, flags: Sequence[Any]) -> None:
+    """Caches on user the roles whose role_columns_sql() columns came back true."""
+    cached = {role for role, flag in zip(ALL_ROLES, flags, strict=True) if flag}
     if user.is_superuser:
         cached.add(ADMIN)
     user._richhf_roles = cached

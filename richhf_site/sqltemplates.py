@@ -1,4 +1,5 @@
-"""Statements built by the ORM once per process, then only filled in.
+"""Hot statements without the ORM's per-call compile: built once per process and filled in
+(SQLTemplate), or written out and read back into models (model_from_row).
 
 On the rater API's hot paths the ORM's compile step (query -> SQL) cost more than running the
 statement (issue 16: about a quarter of a request). A :class:`SQLTemplate` wraps a function
@@ -12,9 +13,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import connection
 from django.db.models import Model
@@ -22,6 +23,7 @@ from django.db.models import Model
 logger = logging.getLogger(__name__)
 
 Built = tuple[str, list[Any]]
+_M = TypeVar("_M", bound=Model)
 
 # Stand-ins no real value can equal: negative ids, datetimes in the 1900s.
 _STAND_IN_BASE = -(10**15)
@@ -79,3 +81,35 @@ class SQLTemplate:
             logger.warning("SQLTemplate %s: parameters not traceable; it is built on every call", self._build.__name__)
             return None
         return template
+
+
+def model_columns(model: type[Model], alias: str) -> str:
+    """Every concrete column of `model` as `alias.column, ...`, in model_from_row's order."""
+    return ", ".join(f"{alias}.{f.column}" for f in model._meta.concrete_fields)
+
+
+def model_from_row(model: type[_M], values: Sequence[Any]) -> _M:
+    """An instance of `model` from a raw row of all its concrete columns (model_columns'
+    order), converted as the ORM converts them: the backend's converters, then the field's
+    (JSON fields arrive as text, SQLite's dates as strings)."""
+    converted = []
+    for (col, converters), value in zip(_row_converters(model), values, strict=True):
+        for convert in converters:
+            value = convert(value, col, connection)
+        converted.append(value)
+    return model.from_db(connection.alias, [f.attname for f in model._meta.concrete_fields], converted)
+
+
+_CONVERTERS: dict[tuple[str, type[Model]], list[tuple[Any, list[Any]]]] = {}
+
+
+def _row_converters(model: type[Model]) -> list[tuple[Any, list[Any]]]:
+    key = (connection.vendor, model)
+    if key not in _CONVERTERS:
+        table = model._meta.db_table
+        pairs = []
+        for f in model._meta.concrete_fields:
+            col = f.get_col(table)
+            pairs.append((col, [*connection.ops.get_db_converters(col), *col.get_db_converters(connection)]))
+        _CONVERTERS[key] = pairs
+    return _CONVERTERS[key]

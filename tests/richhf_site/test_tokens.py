@@ -152,3 +152,28 @@ def test_a_rater_creates_and_revokes_tokens_on_the_home_page(client, make_user):
 def test_leads_home_page_has_no_token_section(client, make_user):
     client.force_login(make_user("boss", "lead"))
     assert 'id="api-tokens"' not in client.get(reverse("home")).content.decode()
+
+
+@pytest.mark.parametrize("kind", ["token", "legacy"])
+def test_a_token_brings_its_users_roles_in_its_one_look_up(kind, make_user, django_assert_num_queries):
+    """The look-up reads the user and their roles in one written-out statement: each user's
+    roles come back exactly (none, one, several; a superuser without groups is an admin) and
+    /api/me/ costs that one query."""
+    from django.contrib.auth import get_user_model
+
+    users = {
+        "nobody": make_user("nobody"),
+        "rater": make_user("rita", "rater"),
+        "both": make_user("lee", "lead"),
+        "root": get_user_model().objects.create_superuser("root", "root@example.org", PASSWORD),
+    }
+    from richhf_site.roles import RATER, user_add_role
+
+    user_add_role(user=users["both"], role=RATER)
+    expected = {"nobody": [], "rater": ["rater"], "both": ["lead", "rater"], "root": ["admin"]}
+    for name, user in users.items():
+        key = token_create(user=user).key if kind == "token" else Token.objects.create(user=user).key
+        client = client_with(key)
+        with django_assert_num_queries(1 if kind == "token" else 2):  # a legacy key misses ApiToken first
+            body = client.get(reverse("api:me")).json()
+        assert body == {"username": user.username, "roles": expected[name]}, name
