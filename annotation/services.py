@@ -331,7 +331,7 @@ def _queue_leased(*, campaign_id: int, rater, now) -> QuerySet[Item]:
 
 def _queue_untouched(*, campaign_id: int, rater, now) -> QuerySet[Item]:
     """The last part: untouched items (no answer, no live lease: no active assignment, so
-    always a free slot), walked in the order of item_queue_idx, so the walk
+    always a free slot), walked in the order of item_untouched_idx, so the walk
     stops at the first free one instead of sorting every open item."""
     return (
         _queue_open(campaign_id=campaign_id, rater=rater)
