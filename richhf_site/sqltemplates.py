@@ -33,7 +33,9 @@ def _stand_in(n: int, value: Any) -> tuple[Any, Any]:
     """(what the build receives, what shows up among its parameters)."""
     if isinstance(value, Model):
         pk = _STAND_IN_BASE - n
-        return type(value)(pk=pk), pk
+        # __class__, not type(): request.user is a SimpleLazyObject around the user, whose
+        # type is the wrapper but whose __class__ is the model.
+        return value.__class__(pk=pk), pk
     if isinstance(value, datetime):
         stand_in = datetime(1901 + n, 2, 3, 4, 5, 6, 789012, tzinfo=UTC)
         return stand_in, stand_in
@@ -57,7 +59,13 @@ class SQLTemplate:
         if key not in self._templates:
             with self._lock:
                 if key not in self._templates:
-                    self._templates[key] = self._compile(values)
+                    try:
+                        self._templates[key] = self._compile(values)
+                    except Exception:  # the template is an optimisation: never fail a request over it
+                        logger.exception(
+                            "SQLTemplate %s: could not compile; it is built on every call", self._build.__name__
+                        )
+                        self._templates[key] = None
         template = self._templates[key]
         if template is None:
             return self._build(**values)

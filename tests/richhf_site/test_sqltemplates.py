@@ -45,6 +45,33 @@ def test_the_filled_template_is_what_a_fresh_build_gives():
     assert len(calls) == 2
 
 
+def test_a_lazy_request_user_compiles_the_template_like_a_plain_user():
+    """request.user is a SimpleLazyObject: its type is the wrapper, not the model. The first
+    call of a process may come from a browser session, so the stand-in must be built from the
+    model all the same (this once broke every session's first next-item with a 500)."""
+    from django.utils.functional import SimpleLazyObject
+
+    User = get_user_model()
+    template = SQLTemplate(_build)
+    now = timezone.now()
+    lazy = SimpleLazyObject(lambda: User(pk=42, username="lazy"))
+    assert template(campaign_id=3, rater=lazy, now=now) == _build(campaign_id=3, rater=lazy, now=now)
+    assert template._templates[connection.vendor] is not None
+    plain = User(pk=7, username="plain")
+    assert template(campaign_id=4, rater=plain, now=now) == _build(campaign_id=4, rater=plain, now=now)
+
+
+def test_a_value_without_a_stand_in_falls_back_to_building_every_call(caplog):
+    def with_text(*, campaign_id: int, label: str):
+        return "SELECT %s, %s", [campaign_id, label]
+
+    template = SQLTemplate(with_text)
+    assert template(campaign_id=1, label="a") == ("SELECT %s, %s", [1, "a"])
+    assert template(campaign_id=2, label="b") == ("SELECT %s, %s", [2, "b"])
+    assert template._templates[connection.vendor] is None
+    assert "could not compile" in caplog.text
+
+
 def test_a_build_that_transforms_its_values_is_built_every_call():
     def shifted(*, campaign_id: int):
         return "SELECT %s", [campaign_id + 1]  # the value cannot be traced back
@@ -66,3 +93,24 @@ def test_the_rater_apis_lock_statement_runs_from_its_template(raters, make_item)
     assert services.assignment_next_for_member(rater=r1, campaign_id=campaign.pk).assignment is not None
     assert services._LOCK_STATEMENT._templates.get("postgresql") is not None
     assert services.assignment_next_for_member(rater=r2, campaign_id=campaign.pk).assignment is not None
+
+
+def test_a_browser_sessions_first_next_item_compiles_the_lock_statement(raters, make_item, monkeypatch):
+    """The rater page authenticates with its session (request.user is lazy). As the first
+    next-item of a fresh process, it must lease (200) and leave the template compiled."""
+    from django.test import Client
+    from django.urls import reverse
+
+    from annotation import services
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the lock statement is PostgreSQL's")
+    monkeypatch.setattr(services._LOCK_STATEMENT, "_templates", {})
+    campaign, (r1, _, _) = raters
+    make_item(campaign)
+    client = Client()
+    client.force_login(r1)
+    response = client.post(reverse("api:next-item", args=[campaign.pk]), {}, content_type="application/json")
+    assert response.status_code == 200, response.content
+    assert response.json()["status"] == "leased"
+    assert services._LOCK_STATEMENT._templates.get("postgresql") is not None
