@@ -48,7 +48,7 @@ from PIL import Image, UnidentifiedImageError
 from modeling.protocol import SCORE_NAMES
 from modeling.text import split_prompt_words
 from richhf_site.errors import ApplicationError, Conflict
-from richhf_site.sqltemplates import SQLTemplate, model_from_row
+from richhf_site.sqltemplates import SQLTemplate, model_columns, models_from_row
 
 from . import gold, hooks
 from .models import Annotation, Assignment, AssignmentState, Campaign, Draft, Item, Qualification, RaterStatus, Split
@@ -645,8 +645,6 @@ def _assignment_next_for_member_plain(
     )
 
 
-_CAMPAIGN_COLUMNS = [f.column for f in Campaign._meta.concrete_fields]
-_ITEM_COLUMNS = [f.column for f in Item._meta.concrete_fields]
 _LIVE_LEASES_OF_RATER_SQL = (
     f"SELECT COUNT(*) FROM {Assignment._meta.db_table} h JOIN {Item._meta.db_table} hi ON hi.id = h.item_id "
     "WHERE h.rater_id = %s AND hi.campaign_id = %s AND h.state = %s AND h.expires_at > %s"
@@ -657,9 +655,8 @@ def _lock_statement(*, campaign_id: int, rater, now) -> tuple[str, list]:
     """_lock_membership_and_walk's statement (compiled once per process: _LOCK_STATEMENT)."""
     m, c, st = CampaignRater._meta.db_table, Campaign._meta.db_table, RaterStatus._meta.db_table
     queue_sql, queue_params = _queue_first_sql(campaign_id=campaign_id, rater=rater, now=now)
-    columns = ", ".join(f"c.{column}" for column in _CAMPAIGN_COLUMNS)
     sql = (
-        f"SELECT {columns}, s.qualification, s.qualification_attempt, s.paused_at, "
+        f"SELECT {model_columns(Campaign, 'c')}, s.qualification, s.qualification_attempt, s.paused_at, "
         f"CASE WHEN s.paused_at IS NULL AND c.honeypot_share = 0 "
         f"AND (NOT c.qualification_required OR s.qualification = %s) "
         f"AND ({_LIVE_LEASES_OF_RATER_SQL}) = 0 THEN {queue_sql} END "
@@ -700,9 +697,7 @@ def _lock_membership_and_walk(*, rater, campaign_id: int, now) -> tuple[Campaign
         row = cursor.fetchone()
     if row is None:
         return None
-    n = len(_CAMPAIGN_COLUMNS)
-    campaign = model_from_row(Campaign, row[:n])
-    qualification, attempt, paused_at, candidate_id = row[n:]
+    (campaign,), (qualification, attempt, paused_at, candidate_id) = models_from_row(row, Campaign)
     standing = RaterStanding(qualification=qualification, attempt=attempt or 1, paused=paused_at is not None)
     return campaign, standing, candidate_id
 
@@ -718,14 +713,13 @@ def _lease_fast(*, item_id: int, rater, campaign: Campaign, now) -> tuple[list[A
     """
     a, i = Assignment._meta.db_table, Item._meta.db_table
     expires_at = _lease_expiry(campaign, now)
-    columns = ", ".join(f"i.{column}" for column in _ITEM_COLUMNS)
     sql = (
         f"WITH ins AS (INSERT INTO {a} (item_id, rater_id, state, leased_at, expires_at, finished_at, skip_reason) "
         f"SELECT %s, %s, %s, %s, %s, NULL, '' WHERE ("
         f"SELECT COUNT(*) FROM {a} a WHERE a.item_id = %s AND {_COUNTS_TOWARD_K_SQL}"
         f") < %s + (SELECT extra_raters FROM {i} WHERE id = %s) "
         f"AND ({_LIVE_LEASES_OF_RATER_SQL}) = 0 RETURNING id) "
-        f"SELECT (SELECT id FROM ins), ({_LIVE_LEASES_OF_RATER_SQL}), {columns} FROM {i} i WHERE i.id = %s"
+        f"SELECT (SELECT id FROM ins), ({_LIVE_LEASES_OF_RATER_SQL}), {model_columns(Item, 'i')} FROM {i} i WHERE i.id = %s"
     )
     leased = AssignmentState.LEASED.value
     live = [rater.pk, campaign.pk, leased, now]
@@ -753,14 +747,11 @@ def _lease_fast(*, item_id: int, rater, campaign: Campaign, now) -> tuple[list[A
         return None
     if assignment_id is None:  # the item filled up meanwhile: walk on past it
         return [], [item_id]
-    item = model_from_row(Item, row[2:])
+    (item,), _ = models_from_row(row[2:], Item)
     item.campaign = campaign
     assignment = _new_lease(pk=assignment_id, item=item, rater=rater, now=now, expires_at=expires_at)
     _forget_draft(assignment)
     return [assignment], []
-
-
-_ASSIGNMENT_COLUMNS = [f.column for f in Assignment._meta.concrete_fields]
 
 
 def _own_assignment_sql(*, lock_item: bool) -> str:
@@ -769,11 +760,7 @@ def _own_assignment_sql(*, lock_item: bool) -> str:
     twice, the assignment's id."""
     a, i, c = Assignment._meta.db_table, Item._meta.db_table, Campaign._meta.db_table
     member, status = Campaign.raters.through._meta.db_table, RaterStatus._meta.db_table
-    columns = ", ".join(
-        [f"a.{x}" for x in _ASSIGNMENT_COLUMNS]
-        + [f"i.{x}" for x in _ITEM_COLUMNS]
-        + [f"c.{x}" for x in _CAMPAIGN_COLUMNS]
-    )
+    columns = ", ".join([model_columns(Assignment, "a"), model_columns(Item, "i"), model_columns(Campaign, "c")])
     lock = ""
     if connection.features.has_select_for_update:
         lock = " FOR UPDATE"
@@ -802,14 +789,12 @@ def _get_own_assignment_locked(*, assignment_id: int, rater, lock_item: bool = F
     # Someone else's assignment is reported exactly like a missing one: no existence leak.
     if row is None:
         raise ApplicationError(gettext("No such assignment."), status_code=404)
-    n_a, n_i = len(_ASSIGNMENT_COLUMNS), len(_ITEM_COLUMNS)
-    assignment = model_from_row(Assignment, row[:n_a])
+    (assignment, item, campaign), (is_member, is_paused) = models_from_row(row, Assignment, Item, Campaign)
     if assignment.rater_id != rater.pk:
         raise ApplicationError(gettext("No such assignment."), status_code=404)
-    item = model_from_row(Item, row[n_a : n_a + n_i])
-    item.campaign = model_from_row(Campaign, row[n_a + n_i : -2])
+    item.campaign = campaign
     assignment.item = item
-    is_member, assignment.rater_is_paused = bool(row[-2]), bool(row[-1])
+    assignment.rater_is_paused = bool(is_paused)
     if not is_member:
         raise ApplicationError(
             gettext("You are no longer a rater of this campaign; this lease cannot be used."),

@@ -148,7 +148,6 @@ class MapVotes:
     exact pixel counts, the same as counting on the raters' binary maps (:func:`rater_masks`).
     """
 
-    shape: tuple[int, int]  # (out_h, out_w)
     values: np.ndarray  # uint8 (out_h, out_w): the stored 8-bit map
     n_raters: int
     max_votes: int  # the most raters covering one pixel
@@ -264,7 +263,6 @@ def _rasterise_votes_compiled(maps: Sequence[tuple[Sequence[Points], RasterGeome
         k = ks[m]
         results.append(
             MapVotes(
-                shape=(g.out_height, g.out_width),
                 values=out[at : at + sizes[m]].reshape(g.out_height, g.out_width),
                 n_raters=k,
                 max_votes=int(max_votes[m]),
@@ -385,7 +383,6 @@ def rasterise_votes_numpy(maps: Sequence[tuple[Sequence[Points], RasterGeometry]
             seg = np.zeros(1, dtype=np.uint8)
         results.append(
             MapVotes(
-                shape=(g.out_height, g.out_width),
                 values=np.repeat(seg, lengths).reshape(g.out_height, g.out_width),
                 n_raters=ks[m],
                 max_votes=int(max_votes[m]),

@@ -21,7 +21,7 @@ from rest_framework.exceptions import AuthenticationFailed
 
 from . import roles
 from .models import ApiToken
-from .sqltemplates import model_columns, model_from_row
+from .sqltemplates import model_columns, models_from_row
 
 
 def token_hash(key: str) -> str:
@@ -86,9 +86,7 @@ def _token_and_user(model: type[Model], key_column: str, value: str) -> tuple[An
         row = cursor.fetchone()
     if row is None:
         return None
-    n_token, n_user = len(model._meta.concrete_fields), len(user_model._meta.concrete_fields)
-    token = model_from_row(model, row[:n_token])
-    user = model_from_row(user_model, row[n_token : n_token + n_user])
-    token.user = user  # type: ignore[attr-defined]
-    roles.roles_cache_set(user=user, flags=row[n_token + n_user :])
+    (token, user), role_flags = models_from_row(row, model, user_model)
+    token.user = user
+    roles.roles_cache_set(user=user, flags=role_flags)
     return token, user

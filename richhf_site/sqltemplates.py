@@ -11,6 +11,7 @@ parameters cannot be traced back (a value the ORM transformed) is simply rebuilt
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -91,8 +92,10 @@ class SQLTemplate:
         return template
 
 
+@functools.cache
 def model_columns(model: type[Model], alias: str) -> str:
-    """Every concrete column of `model` as `alias.column, ...`, in model_from_row's order."""
+    """Every concrete column of `model` as `alias.column, ...`, in model_from_row's order
+    (built once per model and alias: the written-out statements ask on every request)."""
     return ", ".join(f"{alias}.{f.column}" for f in model._meta.concrete_fields)
 
 
@@ -106,6 +109,17 @@ def model_from_row(model: type[_M], values: Sequence[Any]) -> _M:
             value = convert(value, col, connection)
         converted.append(value)
     return model.from_db(connection.alias, [f.attname for f in model._meta.concrete_fields], converted)
+
+
+def models_from_row(row: Sequence[Any], *models: type[Model]) -> tuple[list[Any], Sequence[Any]]:
+    """The instances of `models` from a row that selected each one's model_columns in turn,
+    and the row's remaining values (extra columns after them)."""
+    instances, at = [], 0
+    for model in models:
+        n = len(model._meta.concrete_fields)
+        instances.append(model_from_row(model, row[at : at + n]))
+        at += n
+    return instances, row[at:]
 
 
 _CONVERTERS: dict[tuple[str, type[Model]], list[tuple[Any, list[Any]]]] = {}

@@ -218,13 +218,13 @@ def _row(
     return fields
 
 
-_UPDATE_FIELDS = [f.name for f in ItemAggregate._meta.concrete_fields if f.name not in ("id", "item")]
 # (field name, column, JSON?) of every column _upsert writes: the item's first.
 _UPSERT_COLUMNS: list[tuple[str, str, bool]] = [("item_id", "item_id", False)] + [
     (f.name, str(f.column), isinstance(f, JSONField))
     for f in ItemAggregate._meta.concrete_fields
     if f.name not in ("id", "item")
 ]
+_UPDATE_FIELDS = [name for name, _, _ in _UPSERT_COLUMNS[1:]]
 
 
 @dataclass(frozen=True)
